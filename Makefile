@@ -1,0 +1,28 @@
+# The two set-up commands of README: `make demo` (the main job) and `make test` (the test suite).
+# Each creates .venv when missing and installs medhub with constraints.txt; a second run reuses it.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.medhub-installed
+
+.PHONY: demo test install bench clean-venv
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt torch
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[spaces,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_DISABLE_TELEMETRY=1 $(VENV)/bin/medhub demo
+
+test: $(STAMP)
+	HF_HUB_DISABLE_TELEMETRY=1 $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean-venv:
+	rm -rf $(VENV)

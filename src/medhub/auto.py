@@ -1,0 +1,144 @@
+"""The registry of medhub model types and the dispatching entry points `MedModel` / `MedConfig`.
+
+Each family registers its config and task model once (`register_model`), which also registers them with
+transformers' `AutoConfig`, `AutoModel` and the task's Auto class, so Auto classes, `Trainer` and
+pipelines work on medhub models after `import medhub`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .configuration_utils import MedPreTrainedConfig
+from .errors import ConfigError
+from .hub import CONFIG_NAME, PROCESSOR_NAME, ResolvedModel, resolve_model
+
+CONFIG_REGISTRY: dict[str, type[MedPreTrainedConfig]] = {}
+MODEL_REGISTRY: dict[str, type] = {}
+PROCESSOR_REGISTRY: dict[str, type] = {}
+
+TASK_AUTO_CLASSES = {
+    "image-classification": "AutoModelForImageClassification",
+    "image-segmentation": "AutoModelForSemanticSegmentation",
+}
+
+
+def register_model(config_class: type[MedPreTrainedConfig], model_class: type, task: str | None = None,
+                   extra_models: tuple[type, ...] = ()) -> None:
+    """Register `model_class` as the model for `config_class.model_type` (and with transformers' Auto classes)."""
+    import transformers
+    from transformers import AutoConfig, AutoModel
+
+    model_type = config_class.model_type
+    CONFIG_REGISTRY[model_type] = config_class
+    MODEL_REGISTRY[model_type] = model_class
+    AutoConfig.register(model_type, config_class, exist_ok=True)
+    AutoModel.register(config_class, extra_models[0] if extra_models else model_class, exist_ok=True)
+    if task in TASK_AUTO_CLASSES:
+        getattr(transformers, TASK_AUTO_CLASSES[task]).register(config_class, model_class, exist_ok=True)
+
+
+def register_processor(config_class: type[MedPreTrainedConfig] | None, processor_class: type) -> None:
+    """Register an image processor by its class name (and with AutoImageProcessor for `config_class`)."""
+    PROCESSOR_REGISTRY[processor_class.__name__] = processor_class
+    if config_class is not None:
+        from transformers import AutoImageProcessor
+
+        AutoImageProcessor.register(config_class, slow_image_processor_class=processor_class, exist_ok=True)
+
+
+def load_config(folder: str | os.PathLike, expected: type | None = None) -> MedPreTrainedConfig:
+    """Read `folder/config.json` into the registered config class of its `model_type`."""
+    from huggingface_hub.errors import StrictDataclassError
+
+    file = Path(folder) / CONFIG_NAME
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{file}: not a readable JSON config ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a JSON object, got {type(data).__name__}")
+    model_type = data.get("model_type")
+    if model_type not in CONFIG_REGISTRY:
+        raise ConfigError(
+            f"{file}: unknown model_type {model_type!r}; medhub knows {sorted(CONFIG_REGISTRY)}"
+        )
+    config_class = CONFIG_REGISTRY[model_type]
+    if expected is not None and expected is not MedPreTrainedConfig and not issubclass(config_class, expected):
+        raise ConfigError(f"{file}: model_type {model_type!r} is a {config_class.__name__}, not a {expected.__name__}")
+    try:
+        config = config_class.from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"{file}: {err}") from None
+    except (StrictDataclassError, TypeError, ValueError) as err:
+        raise ConfigError(f"{file}: invalid {config_class.__name__}: {' '.join(str(err).split())}") from None
+    config._name_or_path = str(folder)
+    return config
+
+
+def load_image_processor(folder: str | os.PathLike):
+    file = Path(folder) / PROCESSOR_NAME
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{file}: not a readable JSON processor config ({err})") from None
+    name = data.get("image_processor_type") if isinstance(data, dict) else None
+    if name not in PROCESSOR_REGISTRY:
+        raise ConfigError(f"{file}: unknown image_processor_type {name!r}; medhub knows {sorted(PROCESSOR_REGISTRY)}")
+    try:
+        return PROCESSOR_REGISTRY[name].from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"{file}: {err}") from None
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{file}: invalid {name}: {err}") from None
+
+
+class MedConfig:
+    """Entry point for configs: `MedConfig.from_pretrained(id_or_path)` returns the right config class."""
+
+    @staticmethod
+    def from_pretrained(name_or_path: str | os.PathLike, revision: str | None = None, **kwargs) -> MedPreTrainedConfig:
+        resolved = resolve_model(name_or_path, revision=revision, need_weights=False,
+                                 token=kwargs.get("token"), cache_dir=kwargs.get("cache_dir"),
+                                 local_files_only=kwargs.get("local_files_only", False))
+        return load_config(resolved.path)
+
+    @staticmethod
+    def for_model(model_type: str, **kwargs) -> MedPreTrainedConfig:
+        if model_type not in CONFIG_REGISTRY:
+            raise ConfigError(f"unknown model_type {model_type!r}; medhub knows {sorted(CONFIG_REGISTRY)}")
+        return CONFIG_REGISTRY[model_type](**kwargs)
+
+
+class MedModel:
+    """Entry point for models: dispatches on the config's `model_type` to the registered model class.
+
+    >>> model = MedModel.from_pretrained("medhub/chexnet")        # Hub, then the local zoo
+    >>> model = MedModel.from_pretrained("./my-finetuned-unet")     # a local folder
+    >>> model = MedModel.from_config(medhub.UNetConfig())           # random weights
+    """
+
+    @staticmethod
+    def from_pretrained(name_or_path: str | os.PathLike, revision: str | None = None, **kwargs: Any):
+        resolved = resolve_model(name_or_path, revision=revision, token=kwargs.get("token"),
+                                 cache_dir=kwargs.get("cache_dir"),
+                                 local_files_only=kwargs.get("local_files_only", False))
+        config = load_config(resolved.path)
+        model_class = MODEL_REGISTRY[config.model_type]
+        return model_class.from_pretrained(name_or_path, config=config, _resolved=resolved, **kwargs)
+
+    @staticmethod
+    def from_config(config: MedPreTrainedConfig, **kwargs: Any):
+        if config.model_type not in MODEL_REGISTRY:
+            raise ConfigError(f"unknown model_type {config.model_type!r}; medhub knows {sorted(MODEL_REGISTRY)}")
+        return MODEL_REGISTRY[config.model_type](config, **kwargs)
+
+    @staticmethod
+    def model_types() -> list[str]:
+        return sorted(MODEL_REGISTRY)
+
+
+__all__ = ["MedModel", "MedConfig", "register_model", "register_processor", "load_config", "ResolvedModel"]

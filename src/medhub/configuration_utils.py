@@ -1,0 +1,84 @@
+"""Base of every medhub config: plain typed data on top of `transformers.PreTrainedConfig`.
+
+Family configs declare typed fields (the constructor signature is the config schema) and override
+`check()`; validation happens once, here, at construction, and raises `ConfigError` naming the field.
+Sizes are bounded so that a hostile `config.json` (say, width 10**9) is refused before any allocation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PreTrainedConfig
+
+from .errors import ConfigError
+
+# Bounds used by family configs; generous for real models, far below what would exhaust memory.
+MAX_CHANNELS = 4096
+MAX_WIDTH = 4096
+MAX_LABELS = 10000
+MAX_DEPTH = 10
+
+
+class MedPreTrainedConfig(PreTrainedConfig):
+    """Fields every medhub model has.
+
+    in_channels: number of input channels (1 for greyscale X-ray/EM, 2 for FLAIR+T1c, ...).
+    channel_names: what each input channel is, in order (e.g. ["flair", "t1c"]); used by readers/CLI.
+    modality: imaging modality of the intended input ("CR", "MR", "EM", ...), informative.
+    weights_info: metadata the weights carry (licence, training data, recipe, metrics, intended use).
+    """
+
+    model_type = "medhub"
+
+    in_channels: int = 1
+    channel_names: list[str] | None = None
+    modality: str | None = None
+    weights_info: dict[str, Any] | None = None
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self._check_common()
+        self.check()
+
+    # -- validation -------------------------------------------------------------------------------
+    def _check_common(self) -> None:
+        check_int(self, "in_channels", 1, MAX_CHANNELS)
+        if self.num_labels is None or not 1 <= int(self.num_labels) <= MAX_LABELS:
+            raise ConfigError(f"{type(self).__name__}.num_labels={self.num_labels!r}: expected 1..{MAX_LABELS}")
+        if self.channel_names is not None and len(self.channel_names) != self.in_channels:
+            raise ConfigError(
+                f"{type(self).__name__}.channel_names has {len(self.channel_names)} names "
+                f"{self.channel_names} but in_channels={self.in_channels}"
+            )
+
+    def check(self) -> None:
+        """Family-specific validation; raise `ConfigError` naming the field and what was expected."""
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.id2label[i] for i in range(self.num_labels)]
+
+
+def check_int(config: Any, field: str, lo: int, hi: int) -> None:
+    value = getattr(config, field)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{type(config).__name__}.{field}={value!r}: expected an integer in [{lo}, {hi}]")
+
+
+def check_choice(config: Any, field: str, choices: tuple) -> None:
+    value = getattr(config, field)
+    if value not in choices:
+        raise ConfigError(f"{type(config).__name__}.{field}={value!r}: expected one of {list(choices)}")
+
+
+def check_int_list(config: Any, field: str, lo: int, hi: int, length: int | None = None) -> None:
+    values = getattr(config, field)
+    ok = isinstance(values, (list, tuple)) and all(
+        isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi for v in values
+    )
+    if not ok or (length is not None and len(values) != length) or len(values) == 0:
+        want = f"{length} " if length is not None else ""
+        raise ConfigError(
+            f"{type(config).__name__}.{field}={values!r}: expected a list of {want}integers in [{lo}, {hi}]"
+        )

@@ -1,0 +1,256 @@
+"""Where a model id comes from: a local folder, the Hugging Face Hub, or medhub's local zoo.
+
+Resolution order for `name_or_path`:
+1. an existing local folder;
+2. the Hub through the real `huggingface_hub` client (honours HF_ENDPOINT, HF_HOME, the cache,
+   HF_HUB_OFFLINE and revisions);
+3. for ids under `medhub/` only, and only when no specific revision was asked for: the local zoo
+   shipped with medhub (see `medhub.zoo`), the embedded default that works offline.
+One log line says which source served the model; an id found nowhere raises `ModelNotFoundError`
+listing every source tried and why it failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CorruptWeightsError, HubError, ModelNotFoundError, PickleWeightsError
+from .logging_utils import get_logger
+
+logger = get_logger("hub")
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+PROCESSOR_NAME = "preprocessor_config.json"
+CARD_NAME = "README.md"
+MODEL_FILES = [CONFIG_NAME, "*.safetensors", WEIGHTS_INDEX_NAME, PROCESSOR_NAME, CARD_NAME]
+PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".pkl", ".pickle", ".ckpt", ".tar")
+ZOO_ORG = "medhub"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    path: Path  # local folder holding config.json and the safetensors weights
+    source: str  # "local folder", "Hugging Face Hub (<endpoint>)" or "medhub zoo (<dir>)"
+    repo_id: str | None = None
+    revision: str | None = None
+
+
+def endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def resolve_model(
+    name_or_path: str | os.PathLike,
+    revision: str | None = None,
+    *,
+    token: str | bool | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    need_weights: bool = True,
+) -> ResolvedModel:
+    """Find a model folder for `name_or_path` (see the module docstring for the order)."""
+    tried: list[str] = []
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        check_model_folder(path, need_weights=need_weights)
+        logger.info("loading %s from local folder %s", name_or_path, path.resolve())
+        return ResolvedModel(path, "local folder")
+    tried.append(f"local folder {path}: does not exist")
+
+    repo_id = str(name_or_path)
+    if _looks_like_repo_id(repo_id):
+        try:
+            folder = _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, need_weights)
+            logger.info("loading %s (revision %s) from the Hugging Face Hub at %s", repo_id, revision or "main", endpoint())
+            return ResolvedModel(folder, f"Hugging Face Hub ({endpoint()})", repo_id, revision)
+        except PickleWeightsError:
+            raise
+        except _HubMiss as miss:
+            tried.append(f"Hugging Face Hub {endpoint()}: {miss}")
+
+        if repo_id.startswith(f"{ZOO_ORG}/") and revision in (None, "main"):
+            from . import zoo
+
+            folder, why = zoo.find(repo_id.split("/", 1)[1])
+            if folder is not None:
+                check_model_folder(folder, need_weights=need_weights)
+                logger.info("loading %s from the local medhub zoo %s (the Hub had no copy reachable)", repo_id, folder)
+                return ResolvedModel(folder, f"medhub zoo ({folder})", repo_id, None)
+            tried.append(f"medhub zoo: {why}")
+        elif repo_id.startswith(f"{ZOO_ORG}/"):
+            tried.append(f"medhub zoo: not consulted, revision {revision!r} was asked for and the zoo has no revisions")
+    else:
+        tried.append(f"Hugging Face Hub: {repo_id!r} is not a valid repo id ('org/name')")
+    raise ModelNotFoundError(f"model {str(name_or_path)!r} was not found. Sources tried:\n  - " + "\n  - ".join(tried))
+
+
+class _HubMiss(Exception):
+    """The Hub did not give us the repo (absent, unreachable, offline); another source may."""
+
+
+def _looks_like_repo_id(name: str) -> bool:
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except Exception:
+        return False
+    return True
+
+
+def _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, need_weights) -> Path:
+    from huggingface_hub import HfApi, constants, snapshot_download
+    from huggingface_hub import errors as hf_errors
+
+    offline = local_files_only or constants.HF_HUB_OFFLINE
+    # Some HF-compatible mirrors answer 401 to /api/models/<repo> without a revision: always name one.
+    rev = revision or "main"
+    if not offline:
+        try:
+            info = HfApi(token=token).model_info(repo_id, revision=rev)
+        except hf_errors.RevisionNotFoundError as err:
+            raise _HubMiss(f"revision {rev!r} not found") from err
+        except (hf_errors.RepositoryNotFoundError, hf_errors.GatedRepoError) as err:
+            raise _HubMiss(f"repository not found or not accessible ({_short(err)})") from err
+        except hf_errors.HfHubHTTPError as err:
+            raise _HubMiss(f"HTTP error {_short(err)}") from err
+        except Exception as err:  # connection refused, DNS failure, timeouts
+            raise _HubMiss(f"unreachable ({type(err).__name__}: {_short(err)})") from err
+        names = [s.rfilename for s in (info.siblings or [])]
+        if need_weights and not any(n.endswith(".safetensors") for n in names):
+            pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
+            if pickles:
+                raise PickleWeightsError(_pickle_message(f"Hub repo {repo_id}@{rev}", pickles))
+        if CONFIG_NAME not in names:
+            raise _HubMiss(f"repo {repo_id}@{rev} has no {CONFIG_NAME} (files: {names[:10]})")
+    try:
+        folder = snapshot_download(
+            repo_id,
+            revision=rev,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=offline,
+            allow_patterns=MODEL_FILES,
+            library_name="medhub",
+        )
+    except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as err:
+        raise _HubMiss(f"offline and not in the cache ({_short(err)})") from err
+    except hf_errors.HfHubHTTPError as err:
+        raise _HubMiss(f"HTTP error while downloading ({_short(err)})") from err
+    except Exception as err:
+        raise _HubMiss(f"download failed ({type(err).__name__}: {_short(err)})") from err
+    folder = Path(folder)
+    if not (folder / CONFIG_NAME).is_file():
+        raise _HubMiss(f"no {CONFIG_NAME} in the cached snapshot {folder}")
+    check_model_folder(folder, need_weights=need_weights)
+    return folder
+
+
+def _short(err: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _pickle_message(where: str, pickles: list[str]) -> str:
+    return (
+        f"{where} holds only pickle weights ({', '.join(pickles)}); medhub loads safetensors only and never "
+        f"unpickles downloaded files. If you trust the file, convert it once with "
+        f"`medhub convert {pickles[0]} OUT_DIR --arch ARCH` (which reads it with torch.load(weights_only=True))."
+    )
+
+
+def check_model_folder(folder: Path, need_weights: bool = True) -> None:
+    """Refuse a folder without config.json, with only pickle weights, or with a corrupt safetensors file."""
+    folder = Path(folder)
+    if not (folder / CONFIG_NAME).is_file():
+        raise ModelNotFoundError(f"{folder} has no {CONFIG_NAME}; a medhub model folder holds {CONFIG_NAME} + {WEIGHTS_NAME}")
+    if not need_weights:
+        return
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights:
+        pickles = sorted(p.name for p in folder.iterdir() if p.name.endswith(PICKLE_SUFFIXES))
+        if pickles:
+            raise PickleWeightsError(_pickle_message(f"folder {folder}", pickles))
+        raise ModelNotFoundError(f"{folder} has no {WEIGHTS_NAME}")
+    for file in weights:
+        check_safetensors_file(file)
+
+
+def check_safetensors_file(file: Path, max_header: int = 100 * 1024 * 1024) -> dict:
+    """Validate a safetensors file's framing without loading it; return its header.
+
+    Checks: 8-byte header length within the file, a JSON header, every tensor's byte range inside the data
+    area and consistent with its dtype and shape. A truncated download or a corrupt file fails here with
+    its name, instead of deep inside the loader.
+    """
+    file = Path(file)
+    size = file.stat().st_size
+    itemsize = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+                "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
+    try:
+        with open(file, "rb") as fh:
+            raw = fh.read(8)
+            if len(raw) < 8:
+                raise ValueError(f"file is {size} bytes, shorter than the 8-byte header length")
+            (n,) = struct.unpack("<Q", raw)
+            if n > min(max_header, size - 8):
+                raise ValueError(f"declared header length {n} exceeds the file size {size}")
+            header = json.loads(fh.read(n))
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+        data_size = size - 8 - n
+        for name, meta in header.items():
+            if name == "__metadata__":
+                continue
+            start, end = meta["data_offsets"]
+            count = 1
+            for d in meta["shape"]:
+                count *= int(d)
+            if meta["dtype"] not in itemsize:
+                raise ValueError(f"tensor {name!r} has unknown dtype {meta['dtype']!r}")
+            if not 0 <= start <= end <= data_size or end - start != count * itemsize[meta["dtype"]]:
+                raise ValueError(
+                    f"tensor {name!r} spans bytes {start}..{end} but the data area has {data_size} bytes "
+                    f"and dtype/shape need {count * itemsize[meta['dtype']]} (truncated or corrupt)"
+                )
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError, struct.error) as err:
+        raise CorruptWeightsError(f"{file}: not a valid safetensors file: {err}") from None
+    return header
+
+
+def upload_folder(
+    folder: Path,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    token: str | bool | None = None,
+    commit_message: str | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
+):
+    """Upload every file of `folder` to `repo_id` in one commit (creating the repo/branch when needed)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub import errors as hf_errors
+
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        if revision not in (None, "main") and not create_pr:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        return api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            commit_message=commit_message or "Upload medhub model",
+            revision=revision,
+            create_pr=create_pr,
+        )
+    except hf_errors.HfHubHTTPError as err:
+        raise HubError(f"push of {folder} to {repo_id} at {endpoint()} failed: {_short(err, 400)}") from err

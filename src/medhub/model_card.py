@@ -1,0 +1,94 @@
+"""Model cards in the Hub format, generated from one template for every medhub model.
+
+The facts come from the model class (paper, architecture) and from `config.weights_info`, the metadata
+the weights carry (licence, data, metrics measured, hyper-parameters, the command that produced them), so
+a card regenerated after a save/load round trip says the same thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TEMPLATE = Path(__file__).parent / "templates" / "modelcard_template.md"
+
+UNTRAINED_NOTE = (
+    "These weights are **randomly initialised** (no training recorded in `weights_info`): "
+    "the model computes, but its predictions are meaningless until it is trained or fine-tuned."
+)
+
+
+def generate_model_card(model, repo_id: str | None = None) -> str:
+    """The README.md text for `model` (a MedPreTrainedModel)."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    config = model.config
+    info: dict[str, Any] = dict(config.weights_info or {})
+    repo_id = repo_id or info.get("repo_id") or config._name_or_path or f"medhub/{config.model_type.replace('medhub-', '')}"
+    metrics = info.get("metrics") or []
+    task = model.pipeline_tag or "image-classification"
+    eval_results = [
+        EvalResult(
+            task_type=task,
+            dataset_type=m.get("dataset_id", info.get("dataset_id", "custom")),
+            dataset_name=m.get("dataset", info.get("dataset_name", "custom")),
+            dataset_split=m.get("split"),
+            metric_type=m.get("type", m["name"]),
+            metric_name=m["name"],
+            metric_value=m["value"],
+        )
+        for m in metrics
+    ]
+    card_data = ModelCardData(
+        license=info.get("license", "apache-2.0"),
+        library_name="medhub",
+        pipeline_tag=task,
+        tags=["medical-imaging", "medhub", config.model_type, *info.get("tags", [])],
+        datasets=info.get("datasets"),
+        base_model=info.get("base_model"),
+        model_name=repo_id.split("/")[-1],
+        eval_results=eval_results or None,
+        metrics=sorted({m.get("type", m["name"]) for m in metrics}) or None,
+    )
+    if metrics:
+        rows = ["| metric | value | split | dataset |", "|---|---|---|---|"]
+        rows += [f"| {m['name']} | {m['value']:.4g} | {m.get('split', '')} | {m.get('dataset', info.get('dataset_name', ''))} |"
+                 for m in metrics]
+        results = "\n".join(rows)
+        if info.get("evaluation_command"):
+            results += f"\n\nMeasured with `{info['evaluation_command']}`."
+    else:
+        results = "No evaluation recorded for these weights."
+    hyper = info.get("hyperparameters") or {}
+    procedure = info.get("training_procedure") or (UNTRAINED_NOTE if not info.get("trained") else "")
+    if hyper:
+        procedure += "\n\n| hyper-parameter | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in hyper.items())
+    for key, label in (("command", "Produced by"), ("training_time", "Training time")):
+        if info.get(key):
+            procedure += f"\n\n{label}: `{info[key]}`" if key == "command" else f"\n\n{label}: {info[key]}"
+    channels = config.channel_names or [f"channel {i}" for i in range(config.in_channels)]
+    card = ModelCard.from_template(
+        card_data,
+        template_path=str(TEMPLATE),
+        title=info.get("title", repo_id),
+        summary=info.get("summary", model.model_summary),
+        architecture=type(model).__name__,
+        num_parameters=f"{model.num_parameters():,}",
+        model_type=config.model_type,
+        paper_title=model.paper_title,
+        paper_url=model.paper_url,
+        input_description=info.get("input", f"{config.in_channels} channel(s): {', '.join(channels)}"
+                                                 + (f"; modality {config.modality}" if config.modality else "")),
+        output_description=info.get("output", f"{config.num_labels} labels: {', '.join(config.labels)}"),
+        base_model=info.get("base_model"),
+        intended_use=info.get("intended_use", "Research on medical image analysis: benchmarking, teaching, and as a "
+                                              "starting point for fine-tuning on your own labelled data."),
+        training_data=info.get("training_data", "None: randomly initialised weights."),
+        training_procedure=procedure.strip(),
+        results_table=results,
+        limitations=info.get("limitations", "Untrained weights carry no knowledge. After training, performance is "
+                                            "bounded by the size and diversity of the training data."),
+        repo_id=repo_id,
+        bibtex=model.paper_bibtex.strip(),
+    )
+    return str(card)

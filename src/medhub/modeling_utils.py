@@ -1,0 +1,193 @@
+"""Base of every medhub model: a `transformers.PreTrainedModel` that loads safetensors only, strictly.
+
+What medhub adds to transformers' loading and saving:
+- `from_pretrained` resolves ids through `medhub.hub` (local folder, Hub, then the local zoo), refuses
+  pickle-only repos, checks safetensors framing, and raises `WeightsMismatchError` naming missing,
+  unexpected or wrongly shaped keys instead of returning a partly random model;
+- `save_pretrained` also writes `preprocessor_config.json` and a generated `README.md` model card;
+- `push_to_hub` uploads exactly those files in one commit;
+- `validate_pixel_values` gives every family the same clear input errors.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+
+from .configuration_utils import MedPreTrainedConfig
+from .errors import ConfigError, InputError, WeightsMismatchError
+from .hub import CARD_NAME, PROCESSOR_NAME, resolve_model, upload_folder
+from .logging_utils import get_logger
+
+logger = get_logger("modeling")
+
+
+class MedPreTrainedModel(PreTrainedModel):
+    config_class = MedPreTrainedConfig
+    base_model_prefix = "medhub"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+
+    # What the generated model card says about the architecture (set by each family).
+    paper_title: ClassVar[str] = ""
+    paper_url: ClassVar[str] = ""
+    paper_bibtex: ClassVar[str] = ""
+    model_summary: ClassVar[str] = ""
+    pipeline_tag: ClassVar[str] = ""
+
+    def __init__(self, config: MedPreTrainedConfig, *inputs, **kwargs):
+        super().__init__(config, *inputs, **kwargs)
+        # An image processor that travels with the weights (preprocessor_config.json); not a module.
+        self.image_processor = None
+
+    # -- weights initialisation: He (Kaiming) normal for convolutions, as U-Net/DeepMedic/ResNet use ----
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+            init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm,
+                                 nn.InstanceNorm2d, nn.InstanceNorm3d)):
+            if getattr(module, "weight", None) is not None:
+                init.ones_(module.weight)
+                init.zeros_(module.bias)
+            if getattr(module, "running_mean", None) is not None:
+                init.zeros_(module.running_mean)
+                init.ones_(module.running_var)
+            if getattr(module, "num_batches_tracked", None) is not None:
+                init.zeros_(module.num_batches_tracked)
+
+    # -- input validation shared by every family ------------------------------------------------------
+    def validate_pixel_values(self, pixel_values: Any, spatial_dims: int | None = None,
+                              min_size: int | tuple[int, ...] | None = None, name: str = "pixel_values") -> None:
+        """Raise `InputError` for a non-tensor, wrong rank, wrong channel count, too small or non-finite input."""
+        spatial_dims = spatial_dims or getattr(self.config, "spatial_dims", 2)
+        if not isinstance(pixel_values, torch.Tensor):
+            raise InputError(f"{name}: expected a torch.Tensor, got {type(pixel_values).__name__}")
+        expected = "(batch, channels, " + ", ".join("HWD"[:spatial_dims] if spatial_dims < 3 else "DHW") + ")"
+        if pixel_values.ndim != spatial_dims + 2:
+            raise InputError(f"{name}: expected a {spatial_dims + 2}-D tensor {expected}, got shape {tuple(pixel_values.shape)}")
+        if pixel_values.shape[1] != self.config.in_channels:
+            names = f" {self.config.channel_names}" if self.config.channel_names else ""
+            raise InputError(
+                f"{name}: expected {self.config.in_channels} channel(s){names} in dim 1, got {pixel_values.shape[1]} "
+                f"(shape {tuple(pixel_values.shape)})"
+            )
+        if min_size is not None:
+            mins = (min_size,) * spatial_dims if isinstance(min_size, int) else tuple(min_size)
+            if any(s < m for s, m in zip(pixel_values.shape[2:], mins)):
+                raise InputError(
+                    f"{name}: spatial size {tuple(pixel_values.shape[2:])} is too small for this model; "
+                    f"the minimum is {mins}"
+                )
+        if pixel_values.is_floating_point() and not torch.isfinite(pixel_values).all():
+            bad = (~torch.isfinite(pixel_values)).sum().item()
+            raise InputError(f"{name}: {bad} non-finite value(s) (NaN or Inf); clean or mask the image first")
+
+    # -- loading ----------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *model_args,
+                        revision: str | None = None, **kwargs):
+        """Load from a local folder, a Hub repo id or (for `medhub/...` ids) the local zoo; safetensors only."""
+        want_info = kwargs.pop("output_loading_info", False)
+        resolved = kwargs.pop("_resolved", None) or resolve_model(
+            pretrained_model_name_or_path,
+            revision=revision,
+            token=kwargs.get("token"),
+            cache_dir=kwargs.get("cache_dir"),
+            local_files_only=kwargs.get("local_files_only", False),
+        )
+        for key in ("token", "cache_dir", "local_files_only", "force_download"):
+            kwargs.pop(key, None)
+        if kwargs.get("use_safetensors") is False:
+            raise ValueError("medhub loads safetensors only; use_safetensors=False is not supported")
+        kwargs["use_safetensors"] = True
+        kwargs.setdefault("ignore_mismatched_sizes", True)  # reported below as an error, with the key names
+        config = kwargs.pop("config", None)
+        if config is None:
+            from .auto import load_config
+
+            config = load_config(resolved.path, expected=cls.config_class)
+        model, info = super().from_pretrained(
+            str(resolved.path), *model_args, config=config, output_loading_info=True, **kwargs
+        )
+        _raise_on_bad_loading(resolved.path, info)
+        model.name_or_path = str(pretrained_model_name_or_path)
+        model.config._name_or_path = str(pretrained_model_name_or_path)
+        model.hub_source = resolved.source
+        model.image_processor = _load_processor(resolved.path)
+        model.eval()
+        return (model, info) if want_info else model
+
+    # -- saving and sharing -------------------------------------------------------------------------------
+    def default_image_processor(self):
+        """The processor saved with the weights when none was attached (families override)."""
+        return None
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, card: str | None = None, **kwargs) -> None:
+        """Write config.json + model.safetensors + preprocessor_config.json + README.md (model card)."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        save_directory = Path(save_directory)
+        processor = self.image_processor or self.default_image_processor()
+        if processor is not None:
+            processor.save_pretrained(save_directory)
+        from .model_card import generate_model_card
+
+        text = card if card is not None else generate_model_card(self)
+        (save_directory / CARD_NAME).write_text(text, encoding="utf-8")
+
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | bool | None = None,
+                    commit_message: str | None = None, revision: str | None = None, create_pr: bool = False,
+                    card: str | None = None, **_ignored) -> Any:
+        """Upload config, safetensors weights, processor config and a generated card in one commit."""
+        with tempfile.TemporaryDirectory(prefix="medhub-push-") as tmp:
+            self.save_pretrained(tmp, card=card)
+            return upload_folder(Path(tmp), repo_id, private=private, token=token,
+                                 commit_message=commit_message or f"Upload {type(self).__name__} with medhub",
+                                 revision=revision, create_pr=create_pr)
+
+
+def _raise_on_bad_loading(folder: Path, info: dict) -> None:
+    missing = sorted(info.get("missing_keys") or [])
+    unexpected = sorted(info.get("unexpected_keys") or [])
+    mismatched = sorted(str(m) for m in (info.get("mismatched_keys") or []))
+    if not (missing or unexpected or mismatched):
+        return
+    parts = []
+    if missing:
+        parts.append(f"missing from the weights: {_names(missing)}")
+    if unexpected:
+        parts.append(f"in the weights but not in the model: {_names(unexpected)}")
+    if mismatched:
+        parts.append(f"shape differs from the config (key, weights shape, model shape): {_names(mismatched)}")
+    raise WeightsMismatchError(f"{folder}: the weights do not fit config.json; " + "; ".join(parts))
+
+
+def _names(keys: list[str], limit: int = 12) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def _load_processor(folder: Path):
+    if not (folder / PROCESSOR_NAME).is_file():
+        return None
+    from .auto import load_image_processor
+
+    try:
+        return load_image_processor(folder)
+    except ConfigError:
+        raise
+    except Exception as err:  # a processor we cannot read must not be silently dropped
+        raise ConfigError(f"{folder / PROCESSOR_NAME}: cannot be read as a medhub image processor: {err}") from err

@@ -1,0 +1,54 @@
+"""The local model zoo: medhub's embedded default for ids under `medhub/`.
+
+One folder per model in the Hub layout (`config.json`, `model.safetensors`, `preprocessor_config.json`,
+`README.md`), found without configuration in a checkout (`<repo>/model_zoo/`) and overridable with the
+environment variable MEDHUB_ZOO_DIR. `aliases.json` in the zoo maps extra ids to folders
+(e.g. "chexnet" -> "chexnet-pneumonia").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ENV_VAR = "MEDHUB_ZOO_DIR"
+
+
+def zoo_dir() -> Path | None:
+    """The zoo folder in use, or None when there is none."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2] / "model_zoo", here.parent / "model_zoo"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def aliases(root: Path | None = None) -> dict[str, str]:
+    root = root or zoo_dir()
+    if root is None or not (root / "aliases.json").is_file():
+        return {}
+    return json.loads((root / "aliases.json").read_text())
+
+
+def find(name: str) -> tuple[Path | None, str]:
+    """Folder of zoo model `name` (alias-aware), or (None, why not)."""
+    root = zoo_dir()
+    if root is None:
+        return None, f"no zoo folder (set {ENV_VAR} or run from a medhub checkout)"
+    if not root.is_dir():
+        return None, f"zoo folder {root} does not exist"
+    folder_name = aliases(root).get(name, name)
+    folder = root / folder_name
+    if (folder / "config.json").is_file():
+        return folder, ""
+    return None, f"{root} has no model {name!r} (present: {', '.join(available(root)) or 'none'})"
+
+
+def available(root: Path | None = None) -> list[str]:
+    root = root or zoo_dir()
+    if root is None or not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file())
