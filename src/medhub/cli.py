@@ -1,0 +1,90 @@
+"""The `medhub` command line.
+
+  medhub demo                      the main job: load every model family and run it on real scans
+  medhub convert SRC OUT --arch A  convert a published .pth checkpoint into a medhub folder
+  medhub zoo list                  the local model zoo
+  medhub info MODEL                a model's config, parameter count and source
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import MedhubError
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(out_dir=args.out, data_dir=args.data)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_checkpoint
+
+    model = convert_checkpoint(args.src, args.out, args.arch, num_labels=args.num_labels, in_channels=args.in_channels)
+    print(f"converted {args.src} ({args.arch}) -> {args.out}: {type(model).__name__}, "
+          f"{model.num_parameters():,} parameters, {model.config.num_labels} labels")
+    return 0
+
+
+def _cmd_zoo(args: argparse.Namespace) -> int:
+    from .zoo_catalog import format_table
+
+    if args.zoo_command == "list":
+        print(format_table())
+        return 0
+    raise SystemExit(f"unknown zoo command {args.zoo_command!r}")
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from . import MedModel
+
+    model = MedModel.from_pretrained(args.model, revision=args.revision)
+    cfg = model.config
+    print(f"{args.model}: {type(model).__name__} ({cfg.model_type}), {model.num_parameters():,} parameters")
+    print(f"  source: {getattr(model, 'hub_source', '?')}")
+    print(f"  input: {cfg.in_channels} channel(s) {cfg.channel_names or ''}; labels: {', '.join(cfg.labels)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medhub", description="medhub: medical imaging CNNs on the Hugging Face Hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the main job: run every model family on real scans from ../shared/data")
+    demo.add_argument("--out", default="out/demo", help="folder for the pictures (default: out/demo)")
+    demo.add_argument("--data", default=None, help="data folder (default: $MEDHUB_DATA_DIR or ../shared/data)")
+    demo.set_defaults(func=_cmd_demo)
+
+    convert = sub.add_parser("convert", help="convert a published PyTorch checkpoint into a medhub model folder")
+    convert.add_argument("src", help="checkpoint file (.pth/.pth.tar/.pt state dict; read with weights_only=True)")
+    convert.add_argument("out", help="output folder (config.json + model.safetensors + README.md)")
+    convert.add_argument("--arch", required=True, help="densenet121, chexnet, resnet18..resnet152, vgg11..vgg19[_bn]")
+    convert.add_argument("--num-labels", type=int, default=None, help="size of a new classification head")
+    convert.add_argument("--in-channels", type=int, default=None, help="adapt the first conv (1 = greyscale)")
+    convert.set_defaults(func=_cmd_convert)
+
+    zoo = sub.add_parser("zoo", help="the local model zoo")
+    zoo.add_argument("zoo_command", choices=["list"])
+    zoo.set_defaults(func=_cmd_zoo)
+
+    info = sub.add_parser("info", help="show a model's config and where it was loaded from")
+    info.add_argument("model")
+    info.add_argument("--revision", default=None)
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MedhubError as err:
+        print(f"medhub: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
