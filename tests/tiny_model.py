@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers.image_processing_base import ImageProcessingMixin
 from transformers.utils import ModelOutput
 
 import medhub
@@ -34,8 +35,22 @@ class TinyOutput(ModelOutput):
     logits: torch.Tensor | None = None
 
 
+class TinyProcessor(ImageProcessingMixin):
+    """Multiplies pixels by `scale`; exists so pushes and downloads carry a preprocessor_config.json."""
+
+    model_input_names = ["pixel_values"]
+
+    def __init__(self, scale: float = 1.0, **kwargs):
+        kwargs.pop("image_processor_type", None)
+        super().__init__(**kwargs)
+        self.scale = scale
+
+
 class TinyModel(medhub.MedPreTrainedModel):
     config_class = TinyConfig
+
+    def default_image_processor(self) -> TinyProcessor:
+        return TinyProcessor(scale=0.5)
 
     def __init__(self, config: TinyConfig):
         super().__init__(config)
@@ -50,6 +65,7 @@ class TinyModel(medhub.MedPreTrainedModel):
 
 
 medhub.register_model(TinyConfig, TinyModel, task="image-classification")
+medhub.register_processor(None, TinyProcessor)  # AutoImageProcessor wants BaseImageProcessor
 
 
 def make_model(seed: int = 0, **config) -> TinyModel:
@@ -60,3 +76,15 @@ def make_model(seed: int = 0, **config) -> TinyModel:
         for p in model.parameters():
             p.copy_(torch.randn_like(p))
     return model.eval()
+
+
+def digest(model) -> str:
+    """sha256 over every state-dict key, dtype, shape and byte: equal digests mean bit-identical weights."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

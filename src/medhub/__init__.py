@@ -16,8 +16,35 @@ from .errors import (
 )
 from .modeling_utils import MedPreTrainedModel
 from . import models  # noqa: E402  (registers every family)
+from . import processing  # noqa: E402  (registers the image processors)
+from .pipelines import pipeline
+from .models.attention_unet import AttentionUNetConfig, AttentionUNetForSegmentation, AttentionUNetModel
+from .models.chexnet import CHESTXRAY14_FINDINGS, CheXNetConfig, CheXNetForImageClassification, CheXNetModel
+from .models.deepmedic import DeepMedicConfig, DeepMedicForSegmentation, DeepMedicModel
+from .models.resnet import ResNetConfig, ResNetForImageClassification, ResNetModel
+from .models.unet import UNetConfig, UNetForSegmentation, UNetModel
+from .models.vgg import VGGConfig, VGGForImageClassification, VGGModel
 
 __all__ = [
+    "AttentionUNetConfig",
+    "AttentionUNetForSegmentation",
+    "AttentionUNetModel",
+    "CHESTXRAY14_FINDINGS",
+    "CheXNetConfig",
+    "CheXNetForImageClassification",
+    "CheXNetModel",
+    "DeepMedicConfig",
+    "DeepMedicForSegmentation",
+    "DeepMedicModel",
+    "ResNetConfig",
+    "ResNetForImageClassification",
+    "ResNetModel",
+    "UNetConfig",
+    "UNetForSegmentation",
+    "UNetModel",
+    "VGGConfig",
+    "VGGForImageClassification",
+    "VGGModel",
     "ConfigError",
     "CorruptWeightsError",
     "HubError",
@@ -30,6 +57,7 @@ __all__ = [
     "ModelNotFoundError",
     "PickleWeightsError",
     "WeightsMismatchError",
+    "pipeline",
     "register_model",
     "register_processor",
 ]

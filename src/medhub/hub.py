@@ -3,11 +3,16 @@
 Resolution order for `name_or_path`:
 1. an existing local folder;
 2. the Hub through the real `huggingface_hub` client (honours HF_ENDPOINT, HF_HOME, the cache,
-   HF_HUB_OFFLINE and revisions);
+   HF_HUB_OFFLINE and revisions); offline, or when the endpoint does not answer, the local cache;
 3. for ids under `medhub/` only, and only when no specific revision was asked for: the local zoo
    shipped with medhub (see `medhub.zoo`), the embedded default that works offline.
 One log line says which source served the model; an id found nowhere raises `ModelNotFoundError`
-listing every source tried and why it failed.
+listing every source tried and why it failed. A pickle-only repo or folder raises `PickleWeightsError`
+before anything is downloaded or unpickled; a corrupt safetensors file raises `CorruptWeightsError`.
+
+HF-compatible mirrors differ from the Hub in small ways handled here: olah answers 401 "repository not
+found" to /api/models/<repo> without a revision (so a revision is always named) and for a missing
+revision (so we ask about main to tell the two apart).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ ZOO_ORG = "medhub"
 @dataclass(frozen=True)
 class ResolvedModel:
     path: Path  # local folder holding config.json and the safetensors weights
-    source: str  # "local folder", "Hugging Face Hub (<endpoint>)" or "medhub zoo (<dir>)"
+    source: str  # "local folder", "Hugging Face Hub (<endpoint>[, offline: local cache])" or "medhub zoo (<dir>)"
     repo_id: str | None = None
     revision: str | None = None
 
@@ -68,11 +73,10 @@ def resolve_model(
     repo_id = str(name_or_path)
     if _looks_like_repo_id(repo_id):
         try:
-            folder = _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, need_weights)
-            logger.info("loading %s (revision %s) from the Hugging Face Hub at %s", repo_id, revision or "main", endpoint())
-            return ResolvedModel(folder, f"Hugging Face Hub ({endpoint()})", repo_id, revision)
-        except PickleWeightsError:
-            raise
+            folder, how = _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, need_weights)
+            source = f"Hugging Face Hub ({endpoint()}{how})"
+            logger.info("loading %s (revision %s) from the %s", repo_id, revision or "main", source)
+            return ResolvedModel(folder, source, repo_id, revision)
         except _HubMiss as miss:
             tried.append(f"Hugging Face Hub {endpoint()}: {miss}")
 
@@ -82,11 +86,14 @@ def resolve_model(
             folder, why = zoo.find(repo_id.split("/", 1)[1])
             if folder is not None:
                 check_model_folder(folder, need_weights=need_weights)
-                logger.info("loading %s from the local medhub zoo %s (the Hub had no copy reachable)", repo_id, folder)
+                logger.info("loading %s from the local medhub zoo %s (the Hub had no copy: %s)", repo_id, folder,
+                            tried[-1].split(": ", 1)[1])
                 return ResolvedModel(folder, f"medhub zoo ({folder})", repo_id, None)
             tried.append(f"medhub zoo: {why}")
         elif repo_id.startswith(f"{ZOO_ORG}/"):
             tried.append(f"medhub zoo: not consulted, revision {revision!r} was asked for and the zoo has no revisions")
+        else:
+            tried.append(f"medhub zoo: not consulted, it only holds ids under {ZOO_ORG}/")
     else:
         tried.append(f"Hugging Face Hub: {repo_id!r} is not a valid repo id ('org/name')")
     raise ModelNotFoundError(f"model {str(name_or_path)!r} was not found. Sources tried:\n  - " + "\n  - ".join(tried))
@@ -106,51 +113,106 @@ def _looks_like_repo_id(name: str) -> bool:
     return True
 
 
-def _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, need_weights) -> Path:
-    from huggingface_hub import HfApi, constants, snapshot_download
-    from huggingface_hub import errors as hf_errors
+def _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, need_weights) -> tuple[Path, str]:
+    """Download (or find in the cache) the model files of `repo_id`; return (folder, how it was served).
+
+    Online, the repo's file list is checked first so that a pickle-only repo is refused before any download.
+    When the endpoint cannot be reached, the local cache answers if it has the revision (as the
+    huggingface_hub client does), otherwise the caller moves on to the next source.
+    """
+    from huggingface_hub import constants
 
     offline = local_files_only or constants.HF_HUB_OFFLINE
-    # Some HF-compatible mirrors answer 401 to /api/models/<repo> without a revision: always name one.
     rev = revision or "main"
-    if not offline:
-        try:
-            info = HfApi(token=token).model_info(repo_id, revision=rev)
-        except hf_errors.RevisionNotFoundError as err:
-            raise _HubMiss(f"revision {rev!r} not found") from err
-        except (hf_errors.RepositoryNotFoundError, hf_errors.GatedRepoError) as err:
-            raise _HubMiss(f"repository not found or not accessible ({_short(err)})") from err
-        except hf_errors.HfHubHTTPError as err:
-            raise _HubMiss(f"HTTP error {_short(err)}") from err
-        except Exception as err:  # connection refused, DNS failure, timeouts
-            raise _HubMiss(f"unreachable ({type(err).__name__}: {_short(err)})") from err
-        names = [s.rfilename for s in (info.siblings or [])]
-        if need_weights and not any(n.endswith(".safetensors") for n in names):
-            pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
-            if pickles:
-                raise PickleWeightsError(_pickle_message(f"Hub repo {repo_id}@{rev}", pickles))
-        if CONFIG_NAME not in names:
-            raise _HubMiss(f"repo {repo_id}@{rev} has no {CONFIG_NAME} (files: {names[:10]})")
+    patterns = MODEL_FILES if need_weights else [CONFIG_NAME, PROCESSOR_NAME]
+    if offline:
+        why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "local_files_only=True"
+        return _from_cache(repo_id, rev, token, cache_dir, patterns, need_weights, why), ", offline: local cache"
+    try:
+        names = _list_repo_files(repo_id, rev, token)
+    except _Unreachable as err:
+        folder = _from_cache(repo_id, rev, token, cache_dir, patterns, need_weights, f"unreachable ({err})")
+        logger.warning("the Hub at %s is unreachable (%s); using the cached copy of %s", endpoint(), err, repo_id)
+        return folder, ", unreachable: local cache"
+    if need_weights and not any(n.endswith(".safetensors") for n in names):
+        pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
+        if pickles:
+            raise PickleWeightsError(_pickle_message(f"Hub repo {repo_id}@{rev}", pickles))
+    if CONFIG_NAME not in names:
+        raise _HubMiss(f"repo {repo_id}@{rev} has no {CONFIG_NAME} (files: {names[:10]})")
+    folder = _snapshot(repo_id, rev, token, cache_dir, patterns, local_files_only=False)
+    check_model_folder(folder, need_weights=need_weights)
+    return folder, ""
+
+
+class _Unreachable(Exception):
+    """The endpoint did not answer at all (connection refused, DNS failure, timeout)."""
+
+
+def _list_repo_files(repo_id: str, rev: str, token) -> list[str]:
+    from huggingface_hub import HfApi
+    from huggingface_hub import errors as hf_errors
+
+    api = HfApi(token=token)
+    try:
+        # Always name a revision: some HF-compatible mirrors (olah) answer 401 to /api/models/<repo> without one.
+        info = api.model_info(repo_id, revision=rev)
+    except hf_errors.RevisionNotFoundError as err:
+        raise _HubMiss(f"revision {rev!r} not found ({_short(err)})") from err
+    except (hf_errors.RepositoryNotFoundError, hf_errors.GatedRepoError) as err:
+        # Mirrors such as olah answer "repository not found" for a missing revision too: ask about main to tell.
+        if rev != "main" and _repo_exists(api, repo_id):
+            raise _HubMiss(f"revision {rev!r} not found (the repo exists)") from err
+        raise _HubMiss(f"repository not found or not accessible ({_short(err)})") from err
+    except hf_errors.HfHubHTTPError as err:
+        raise _HubMiss(f"HTTP error {_short(err)}") from err
+    except Exception as err:  # connection refused, DNS failure, timeouts
+        raise _Unreachable(f"{type(err).__name__}: {_short(err)}") from err
+    return [s.rfilename for s in (info.siblings or [])]
+
+
+def _repo_exists(api, repo_id: str) -> bool:
+    try:
+        api.model_info(repo_id, revision="main")
+    except Exception:
+        return False
+    return True
+
+
+def _from_cache(repo_id, rev, token, cache_dir, patterns, need_weights, why: str) -> Path:
+    try:
+        folder = _snapshot(repo_id, rev, token, cache_dir, patterns, local_files_only=True)
+        check_model_folder(folder, need_weights=need_weights)
+    except _HubMiss as miss:
+        raise _HubMiss(f"{why}, and {miss}") from None
+    except ModelNotFoundError as err:  # e.g. only config.json was cached (by MedConfig.from_pretrained)
+        raise _HubMiss(f"{why}, and the cached copy is incomplete ({err})") from None
+    return folder
+
+
+def _snapshot(repo_id, rev, token, cache_dir, patterns, local_files_only: bool) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub import errors as hf_errors
+
     try:
         folder = snapshot_download(
             repo_id,
             revision=rev,
             cache_dir=cache_dir,
             token=token,
-            local_files_only=offline,
-            allow_patterns=MODEL_FILES,
+            local_files_only=local_files_only,
+            allow_patterns=patterns,
             library_name="medhub",
         )
     except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as err:
-        raise _HubMiss(f"offline and not in the cache ({_short(err)})") from err
+        raise _HubMiss(f"revision {rev!r} is not in the local cache ({_short(err, 120)})") from err
     except hf_errors.HfHubHTTPError as err:
         raise _HubMiss(f"HTTP error while downloading ({_short(err)})") from err
     except Exception as err:
         raise _HubMiss(f"download failed ({type(err).__name__}: {_short(err)})") from err
     folder = Path(folder)
     if not (folder / CONFIG_NAME).is_file():
-        raise _HubMiss(f"no {CONFIG_NAME} in the cached snapshot {folder}")
-    check_model_folder(folder, need_weights=need_weights)
+        raise _HubMiss(f"no {CONFIG_NAME} in the snapshot {folder}")
     return folder
 
 
@@ -236,18 +298,27 @@ def upload_folder(
     revision: str | None = None,
     create_pr: bool = False,
 ):
-    """Upload every file of `folder` to `repo_id` in one commit (creating the repo/branch when needed)."""
-    from huggingface_hub import HfApi
+    """Upload every file of `folder` to `repo_id` in exactly one commit; return the `CommitInfo`.
+
+    Uses `create_commit` rather than `HfApi.upload_folder`, which may split an upload into several commits
+    and refuses `create_pr` together with a branch. The repo is created when missing; a `revision` branch is
+    created from main when missing, except with `create_pr=True`, where the pull request (refs/pr/N) is
+    opened against `revision` (default main).
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub import errors as hf_errors
 
+    folder = Path(folder)
+    operations = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p))
+                  for p in sorted(folder.iterdir()) if p.is_file()]
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         if revision not in (None, "main") and not create_pr:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-        return api.upload_folder(
+        return api.create_commit(
             repo_id=repo_id,
-            folder_path=str(folder),
+            operations=operations,
             commit_message=commit_message or "Upload medhub model",
             revision=revision,
             create_pr=create_pr,

@@ -92,7 +92,7 @@ class MedPreTrainedModel(PreTrainedModel):
                     f"{name}: spatial size {tuple(pixel_values.shape[2:])} is too small for this model; "
                     f"the minimum is {mins}"
                 )
-        if pixel_values.is_floating_point() and not torch.isfinite(pixel_values).all():
+        if pixel_values.is_floating_point() and not pixel_values.is_meta and not torch.isfinite(pixel_values).all():
             bad = (~torch.isfinite(pixel_values)).sum().item()
             raise InputError(f"{name}: {bad} non-finite value(s) (NaN or Inf); clean or mask the image first")
 
@@ -123,6 +123,11 @@ class MedPreTrainedModel(PreTrainedModel):
         model, info = super().from_pretrained(
             str(resolved.path), *model_args, config=config, output_loading_info=True, **kwargs
         )
+        # A backbone class (AutoModel) may load a task checkpoint: the head's keys are then legitimately unused.
+        from .auto import MODEL_REGISTRY
+
+        if MODEL_REGISTRY.get(config.model_type, cls) is not cls:
+            info = {**info, "unexpected_keys": []}
         _raise_on_bad_loading(resolved.path, info)
         model.name_or_path = str(pretrained_model_name_or_path)
         model.config._name_or_path = str(pretrained_model_name_or_path)

@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from .errors import ConfigError
+
 ENV_VAR = "MEDHUB_ZOO_DIR"
 
 
@@ -27,10 +29,18 @@ def zoo_dir() -> Path | None:
 
 
 def aliases(root: Path | None = None) -> dict[str, str]:
+    """The zoo's alias table (alias -> folder name); a malformed file is an error, not an empty table."""
     root = root or zoo_dir()
-    if root is None or not (root / "aliases.json").is_file():
+    file = root / "aliases.json" if root is not None else None
+    if file is None or not file.is_file():
         return {}
-    return json.loads((root / "aliases.json").read_text())
+    try:
+        table = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{file}: not readable JSON ({err})") from None
+    if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+        raise ConfigError(f"{file}: expected a JSON object mapping alias names to zoo folder names")
+    return table
 
 
 def find(name: str) -> tuple[Path | None, str]:
@@ -44,6 +54,8 @@ def find(name: str) -> tuple[Path | None, str]:
     folder = root / folder_name
     if (folder / "config.json").is_file():
         return folder, ""
+    if folder_name != name:
+        return None, f"{root / 'aliases.json'} maps {name!r} to {folder_name!r}, which {root} does not hold"
     return None, f"{root} has no model {name!r} (present: {', '.join(available(root)) or 'none'})"
 
 

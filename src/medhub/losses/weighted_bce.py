@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from ..errors import InputError
 
 
-def class_balanced_weights(positive_counts: Sequence[float], total_counts: Sequence[float] | float
+def bce_class_weights(positive_counts: Sequence[float], total_counts: Sequence[float] | float
                            ) -> tuple[list[float], list[float]]:
     """(w+, w-) per class from the number of positives and the number of cases (per class or one total).
 
-    >>> class_balanced_weights([10, 50], 100)
+    >>> bce_class_weights([10, 50], 100)
     ([0.9, 0.5], [0.1, 0.5])
     """
     totals = [float(total_counts)] * len(positive_counts) if isinstance(total_counts, (int, float)) else total_counts

@@ -27,7 +27,7 @@ class CheXNetConfig(MedPreTrainedConfig):
     compression 0.5) with the 14 ChestX-ray14 findings as labels, multi-label (one sigmoid per finding).
     in_channels: 1 for a greyscale radiograph (first conv adapted from RGB by the converter) or 3.
     class_pos_weights / class_neg_weights: the paper's w+ = |N| / (|P| + |N|) and w- = |P| / (|P| + |N|)
-        per class, from the training-set counts (`medhub.losses.weighted_bce.class_balanced_weights`).
+        per class, from the training-set counts (`medhub.losses.weighted_bce.bce_class_weights`).
         Left unset, the loss computes them from each batch's labels.
     """
 

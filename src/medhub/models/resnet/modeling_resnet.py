@@ -123,7 +123,7 @@ class ResNetModel(ResNetPreTrainedModel):
             setattr(self, f"layer{index + 1}", nn.Sequential(*stage))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.num_features = in_width
-        if type(self) is ResNetModel:
+        if type(self) is ResNetModel:  # the task subclass adds its head, then calls post_init() once
             self.post_init()
 
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
@@ -131,7 +131,7 @@ class ResNetModel(ResNetPreTrainedModel):
         """hidden_states: the stem output and each stage's output (5 maps, strides 4, 4, 8, 16, 32)."""
         self.validate_pixel_values(pixel_values, spatial_dims=2, min_size=MIN_INPUT_SIZE)
         output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
         x = self.maxpool(self.relu(self.bn1(self.conv1(pixel_values))))
         hidden_states = [x]
         for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
@@ -158,7 +158,7 @@ class ResNetForImageClassification(FineTuneMixin, ResNetModel):
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None,
                 output_hidden_states: bool | None = None, return_dict: bool | None = None,
                 **kwargs) -> ImageClassifierOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
         features = super().forward(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.fc(self.dropout(features.pooler_output))
         loss = classification_loss(logits, labels, self.config.problem_type) if labels is not None else None

@@ -1,0 +1,14 @@
+"""Whole-image inference: sliding window ('same'-padding nets), overlap-tile (valid-padding nets), flip TTA."""
+
+from .overlap_tile import mirror_pad, overlap_tile_inference
+from .sliding_window import gaussian_importance_map, sliding_window_inference, window_starts
+from .tta import flip_tta
+
+__all__ = [
+    "flip_tta",
+    "gaussian_importance_map",
+    "mirror_pad",
+    "overlap_tile_inference",
+    "sliding_window_inference",
+    "window_starts",
+]

@@ -1,0 +1,81 @@
+"""Readers for the files medical images come in: DICOM (images and series), NIfTI, PNG/JPEG, MedMNIST.
+
+`read_any(path)` dispatches on the file's *signature* (its first bytes), not on its name, except for NIfTI
+whose gzip signature is shared with any .gz file (there the name must end in .nii or .nii.gz):
+
+- "DICM" at byte 128 (DICOM Part 10 preamble) -> `read_dicom` -> `DicomImage`
+- a folder -> `read_dicom_series` -> `Volume`
+- ".nii"/".nii.gz" (with the NIfTI-1/2 header size 348/540 or a gzip stream) -> `read_nifti` -> `Volume`
+- PNG (\\x89PNG) and JPEG (\\xFF\\xD8\\xFF) -> `read_image` -> `RasterImage`
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from .dicom import DicomImage, read_dicom, read_dicom_series
+from .images import RasterImage, read_image
+from .medmnist import read_medmnist
+from .nifti import is_nifti_name, read_nifti
+from .volume import Volume, reorient, save_nifti, spacing_from_affine, to_canonical
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+GZIP_SIGNATURE = b"\x1f\x8b"
+
+
+def sniff(path: str | Path) -> str:
+    """Name the format of `path`: "dicom", "dicom-series", "nifti", "png" or "jpeg"; InputError otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        return "dicom-series"
+    if not path.is_file():
+        raise InputError(f"{path}: no such file or folder")
+    with open(path, "rb") as fh:
+        head = fh.read(132)
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    if head.startswith(PNG_SIGNATURE):
+        return "png"
+    if head.startswith(JPEG_SIGNATURE):
+        return "jpeg"
+    if is_nifti_name(path):
+        sizeof_hdr = int.from_bytes(head[:4], "little") if len(head) >= 4 else 0
+        if head.startswith(GZIP_SIGNATURE) or sizeof_hdr in (348, 540) or int.from_bytes(head[:4], "big") in (348, 540):
+            return "nifti"
+        raise InputError(f"{path}: named like NIfTI but has neither a NIfTI header nor a gzip stream")
+    raise InputError(
+        f"{path}: unsupported or unrecognised file (first bytes {head[:8]!r}); medhub reads DICOM (with the "
+        "'DICM' preamble at byte 128), NIfTI (.nii/.nii.gz), PNG and JPEG, and folders of DICOM slices"
+    )
+
+
+def read_any(path: str | Path) -> DicomImage | Volume | RasterImage:
+    """Read a medical image file (or a DICOM series folder) whatever its format; see the module docstring."""
+    kind = sniff(path)
+    if kind == "dicom":
+        return read_dicom(path)
+    if kind == "dicom-series":
+        return read_dicom_series(path)
+    if kind == "nifti":
+        return read_nifti(path)
+    return read_image(path)
+
+
+__all__ = [
+    "DicomImage",
+    "RasterImage",
+    "Volume",
+    "read_any",
+    "read_dicom",
+    "read_dicom_series",
+    "read_image",
+    "read_medmnist",
+    "read_nifti",
+    "reorient",
+    "save_nifti",
+    "sniff",
+    "spacing_from_affine",
+    "to_canonical",
+]

@@ -1,0 +1,261 @@
+"""DICOM reading through pydicom: single images (radiographs, multi-frame) and slice series (CT/MR volumes).
+
+pydicom decodes the pixel data (compressed transfer syntaxes through its plugins: Pillow, pylibjpeg,
+GDCM, ...); what we add is the medical bookkeeping: the Modality LUT (RescaleSlope/Intercept) applied to
+float32, the display metadata kept (photometric interpretation, window, VOI LUT), and, for series, slice
+ordering along the slice normal and an affine in RAS+ (the NIfTI/nibabel convention, see `volume.py`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.pixels import apply_modality_lut
+
+from ..errors import InputError
+from .volume import Volume
+
+# Which pip package decodes which compressed transfer syntax when pydicom's built-in/Pillow decoders cannot.
+_CODEC_PACKAGES = {
+    "JPEG-LS": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
+    "JPEG 2000": "pylibjpeg + pylibjpeg-openjpeg (or python-gdcm)",
+    "JPEG": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
+    "RLE": "pylibjpeg + pylibjpeg-rle (or python-gdcm)",
+    "High-Throughput JPEG 2000": "pylibjpeg + pylibjpeg-openjpeg",
+}
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+@dataclass
+class DicomImage:
+    """One DICOM image file.
+
+    pixels: float32 after the Modality LUT (stored value * RescaleSlope + RescaleIntercept, e.g. HU for CT);
+        shape (rows, cols), (frames, rows, cols) for multi-frame, (..., rows, cols, 3) for colour.
+    photometric_interpretation: "MONOCHROME1" means high values are displayed *dark* (invert for display).
+    window_center / window_width: the first VOI window stored in the file (None when absent);
+    voi_lut_function: "LINEAR" (default), "LINEAR_EXACT" or "SIGMOID"; has_voi_lut_sequence: a VOI LUT table.
+    pixel_spacing: (row spacing, column spacing) in mm, from PixelSpacing or ImagerPixelSpacing.
+    dataset: the pydicom Dataset, for every other tag.
+    """
+
+    pixels: np.ndarray
+    photometric_interpretation: str
+    rescale_slope: float
+    rescale_intercept: float
+    window_center: float | None
+    window_width: float | None
+    voi_lut_function: str
+    has_voi_lut_sequence: bool
+    pixel_spacing: tuple[float, float] | None
+    number_of_frames: int
+    source: str
+    dataset: Any = field(repr=False, default=None)
+
+    @property
+    def is_monochrome1(self) -> bool:
+        return self.photometric_interpretation == "MONOCHROME1"
+
+    @property
+    def stored_pixels(self) -> np.ndarray:
+        """The pixel values before the Modality LUT (what pydicom's VOI LUT functions expect as input)."""
+        return self.dataset.pixel_array
+
+
+def _dcmread(path: Path, stop_before_pixels: bool = False) -> pydicom.Dataset:
+    if not path.is_file():
+        raise InputError(f"{path}: no such DICOM file")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(str(path), stop_before_pixels=stop_before_pixels)
+    except Exception as err:  # InvalidDicomError, EOFError, struct/OSError on truncated files
+        raise InputError(f"{path}: not a readable DICOM file ({type(err).__name__}: {err})") from None
+    # pydicom reads truncated files leniently (dropping the rest with a warning): refuse them instead.
+    for warning in caught:
+        text = str(warning.message)
+        if "end of file" in text.lower() or "truncat" in text.lower():
+            raise InputError(f"{path}: truncated DICOM file ({text})")
+    return ds
+
+
+def _decode(ds: pydicom.Dataset, path: Path) -> np.ndarray:
+    if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        if "SOPClassUID" not in ds:
+            raise InputError(f"{path}: not a valid DICOM image (no SOP Class UID, no pixel data); corrupt or not an image")
+        raise InputError(f"{path}: the DICOM file has no pixel data (SOP class: {ds.SOPClassUID.name}); expected an image")
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax is not None and syntax.is_compressed:
+        from pydicom.pixels import get_decoder
+
+        try:
+            decoder = get_decoder(syntax)
+        except NotImplementedError:
+            raise InputError(f"{path}: pydicom has no decoder for transfer syntax {syntax.name} ({syntax})") from None
+        if not decoder.is_available:
+            package = next((pkg for key, pkg in _CODEC_PACKAGES.items() if syntax.name.startswith(key)),
+                           "pylibjpeg or python-gdcm")
+            raise InputError(
+                f"{path}: pixel data is compressed with {syntax.name} ({syntax}) and no installed codec decodes it; "
+                f"install {package} (pip install ...)."
+            )
+    try:
+        return ds.pixel_array
+    except Exception as err:  # truncated pixel data, bad encapsulation, codec failure
+        raise InputError(f"{path}: cannot decode the pixel data ({type(err).__name__}: {err})") from None
+
+
+def _first(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        value = value[0] if len(value) else None
+    return None if value is None else float(value)
+
+
+def read_dicom(path: str | Path) -> DicomImage:
+    """Read one DICOM file (radiograph, single slice or multi-frame) with its display metadata."""
+    path = Path(path)
+    ds = _dcmread(path)
+    stored = _decode(ds, path)
+    pixels = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
+    if not np.isfinite(pixels).all():
+        raise InputError(f"{path}: {int((~np.isfinite(pixels)).sum())} non-finite pixel(s) (NaN or Inf)")
+    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    return DicomImage(
+        pixels=pixels,
+        photometric_interpretation=str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
+        rescale_slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
+        rescale_intercept=float(ds.get("RescaleIntercept", 0.0) or 0.0),
+        window_center=_first(ds.get("WindowCenter")),
+        window_width=_first(ds.get("WindowWidth")),
+        voi_lut_function=str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper(),
+        has_voi_lut_sequence="VOILUTSequence" in ds,
+        pixel_spacing=tuple(float(v) for v in spacing) if spacing else None,
+        number_of_frames=int(ds.get("NumberOfFrames", 1) or 1),
+        source=str(path),
+        dataset=ds,
+    )
+
+
+# -- series -------------------------------------------------------------------------------------------------
+
+
+def _series_files(folder_or_files: str | Path | list) -> list[Path]:
+    if isinstance(folder_or_files, (str, Path)):
+        folder = Path(folder_or_files)
+        if not folder.is_dir():
+            raise InputError(f"{folder}: expected a folder of DICOM slices (or a list of files)")
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        where = str(folder)
+    else:
+        files = [Path(f) for f in folder_or_files]
+        where = "the list of files"
+    if not files:
+        raise InputError(f"{where}: no DICOM files found")
+    return files
+
+
+def read_dicom_series(folder_or_files: str | Path | list) -> Volume:
+    """Read the slices of one DICOM series (a folder, or a list of files) into a `Volume` in RAS+.
+
+    Ordering: slices are sorted by ImagePositionPatient projected on the slice normal (the cross product of
+    the ImageOrientationPatient row and column directions); when positions are missing, by InstanceNumber.
+    Consistency: one SeriesInstanceUID, equal rows/columns, orientation and pixel spacing, no duplicate
+    positions and evenly spaced slices; anything else raises `InputError` naming the first offending file.
+
+    Geometry: DICOM gives patient coordinates in LPS+. With F = [row direction, column direction] from
+    ImageOrientationPatient, (dr, dc) = PixelSpacing (between rows, between columns), the voxel (i = column,
+    j = row, k = slice) is at  P0 + i*dc*F_row + j*dr*F_col + k*step  (LPS, mm), where step is the vector
+    between consecutive slice positions. The returned array is (X=i, Y=j, Z=k) and the affine is
+    diag(-1, -1, 1, 1) @ that LPS affine, i.e. RAS+ as nibabel writes NIfTI.
+    """
+    files = _series_files(folder_or_files)
+    datasets = [(_dcmread(f), f) for f in files]
+    first, first_path = datasets[0]
+    series = first.get("SeriesInstanceUID")
+    for ds, f in datasets[1:]:
+        if ds.get("SeriesInstanceUID") != series:
+            raise InputError(f"{f}: SeriesInstanceUID {ds.get('SeriesInstanceUID')} differs from "
+                             f"{first_path}'s {series}; pass one series")
+    orientation = _orientation(first, first_path)
+    normal = np.cross(orientation[0], orientation[1])
+    spacing_rc = _pixel_spacing(first, first_path)
+    shape = (int(first.Rows), int(first.Columns))
+    for ds, f in datasets[1:]:
+        if (int(ds.Rows), int(ds.Columns)) != shape:
+            raise InputError(f"{f}: slice size {(ds.Rows, ds.Columns)} differs from {first_path}'s {shape}")
+        if not np.allclose(_orientation(ds, f), orientation, atol=1e-4):
+            raise InputError(f"{f}: ImageOrientationPatient differs from {first_path}'s; the series is not one volume")
+        if not np.allclose(_pixel_spacing(ds, f), spacing_rc, rtol=1e-4):
+            raise InputError(f"{f}: PixelSpacing {list(_pixel_spacing(ds, f))} differs from {first_path}'s {list(spacing_rc)}")
+
+    has_positions = all("ImagePositionPatient" in ds for ds, _ in datasets)
+    if has_positions:
+        key = lambda item: float(np.dot(np.asarray(item[0].ImagePositionPatient, dtype=float), normal))
+    elif all("InstanceNumber" in ds for ds, _ in datasets):
+        key = lambda item: int(item[0].InstanceNumber)
+    else:
+        raise InputError(f"{first_path}: slices have neither ImagePositionPatient nor InstanceNumber; cannot order the series")
+    datasets.sort(key=key)
+
+    origin = np.asarray(datasets[0][0].get("ImagePositionPatient", [0, 0, 0]), dtype=float)
+    step = _slice_step(datasets, normal, has_positions)
+    slices = []
+    for ds, f in datasets:
+        stored = _decode(ds, f)
+        if stored.ndim != 2:
+            raise InputError(f"{f}: expected a single-frame greyscale slice, got pixel array shape {stored.shape}")
+        slices.append(np.asarray(apply_modality_lut(stored, ds), dtype=np.float32))
+    array = np.stack(slices, axis=-1).transpose(1, 0, 2)  # (rows, cols, k) -> (X = col, Y = row, Z = k)
+    if not np.isfinite(array).all():
+        raise InputError(f"{first_path.parent}: non-finite voxel values after the Modality LUT")
+    lps = np.eye(4)
+    lps[:3, 0] = orientation[0] * spacing_rc[1]
+    lps[:3, 1] = orientation[1] * spacing_rc[0]
+    lps[:3, 2] = step
+    lps[:3, 3] = origin
+    affine = LPS_TO_RAS @ lps
+    spacing = (spacing_rc[1], spacing_rc[0], float(np.linalg.norm(step)))
+    source = str(folder_or_files) if isinstance(folder_or_files, (str, Path)) else str(first_path.parent)
+    return Volume(array, affine, spacing, source, first)
+
+
+def _orientation(ds: pydicom.Dataset, path: Path) -> np.ndarray:
+    iop = ds.get("ImageOrientationPatient")
+    if iop is None or len(iop) != 6:
+        raise InputError(f"{path}: ImageOrientationPatient (0020,0037) is missing; a series needs it to build a volume")
+    return np.asarray(iop, dtype=float).reshape(2, 3)
+
+
+def _pixel_spacing(ds: pydicom.Dataset, path: Path) -> np.ndarray:
+    spacing = ds.get("PixelSpacing")
+    if spacing is None or len(spacing) != 2:
+        raise InputError(f"{path}: PixelSpacing (0028,0030) is missing; a series needs it to build a volume")
+    return np.asarray(spacing, dtype=float)
+
+
+def _slice_step(datasets: list, normal: np.ndarray, has_positions: bool) -> np.ndarray:
+    """The LPS vector between consecutive slices; checks duplicates and even spacing (a missing slice)."""
+    if len(datasets) == 1 or not has_positions:
+        thickness = float(datasets[0][0].get("SpacingBetweenSlices") or datasets[0][0].get("SliceThickness") or 1.0)
+        return normal * thickness
+    positions = np.array([np.asarray(ds.ImagePositionPatient, dtype=float) for ds, _ in datasets])
+    gaps = np.diff(positions @ normal)
+    if np.any(gaps < 1e-4):
+        bad = int(np.argmin(gaps))
+        raise InputError(f"{datasets[bad + 1][1]}: same slice position as {datasets[bad][1]} (duplicate slice)")
+    if not np.allclose(gaps, gaps.mean(), rtol=0.01, atol=1e-3):
+        raise InputError(
+            f"{datasets[0][1].parent}: uneven slice spacing along the normal (gaps {np.round(gaps, 3).tolist()} mm); "
+            "a slice is missing or the series mixes acquisitions"
+        )
+    return (positions[-1] - positions[0]) / (len(positions) - 1)
+
+
+__all__ = ["DicomImage", "read_dicom", "read_dicom_series"]

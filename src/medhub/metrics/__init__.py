@@ -1,0 +1,24 @@
+"""Evaluation metrics: classification (CheXNet-style), segmentation overlap/boundary, and ISBI 2012."""
+
+from ._utils import UndefinedMetricWarning
+from .classification import accuracy, choose_threshold, f1_at_threshold, mean_auroc, per_class_auroc, roc_auc
+from .isbi import RandScores, foreground_restricted_rand_error, foreground_restricted_rand_scores, pixel_error
+from .segmentation import dice, hausdorff_distance, hausdorff_distance_95, iou
+
+__all__ = [
+    "RandScores",
+    "UndefinedMetricWarning",
+    "accuracy",
+    "choose_threshold",
+    "dice",
+    "f1_at_threshold",
+    "foreground_restricted_rand_error",
+    "foreground_restricted_rand_scores",
+    "hausdorff_distance",
+    "hausdorff_distance_95",
+    "iou",
+    "mean_auroc",
+    "per_class_auroc",
+    "pixel_error",
+    "roc_auc",
+]

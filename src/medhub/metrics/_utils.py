@@ -1,0 +1,32 @@
+"""Input handling shared by the metric modules: tensors or arrays in, validated numpy arrays out."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..errors import InputError
+
+
+class UndefinedMetricWarning(UserWarning):
+    """A metric is undefined on this input (e.g. AUROC of a class with one label value) and is reported as NaN."""
+
+
+def to_numpy(x, name: str) -> np.ndarray:
+    """Accept a numpy array, a torch tensor (any device) or a nested list; never copies more than needed."""
+    if hasattr(x, "detach"):  # torch.Tensor without importing torch here
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.dtype == object:
+        raise InputError(f"{name}: expected a numeric array or tensor, got an object array")
+    return x
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    if a.shape != b.shape:
+        raise InputError(f"shape mismatch between {name_a} {a.shape} and {name_b} {b.shape}: expected equal shapes")
+
+
+def warn_undefined(message: str) -> None:
+    warnings.warn(message, UndefinedMetricWarning, stacklevel=3)

@@ -1,0 +1,21 @@
+"""Image processors: every preprocessing step a named field saved in preprocessor_config.json.
+
+- `RadiographImageProcessor`: 2D radiographs (DICOM windowing/VOI LUT, MONOCHROME1, resize, crop, mean/std);
+- `GreyscaleImageProcessor`: 2D microscopy/EM greyscale (to [0, 1], optional resize and mean/std);
+- `VolumeImageProcessor`: 3D volumes (orientation, spacing, z-score or CT window, channel order).
+
+Each is registered with `medhub.auto` under its class name (the JSON's `image_processor_type`); families
+also register theirs with `AutoImageProcessor` for their config class via `medhub.register_processor`.
+"""
+
+from ..auto import register_processor
+from .base import MedImageProcessor
+from .greyscale import GreyscaleImageProcessor
+from .radiograph import RadiographImageProcessor, apply_window
+from .volume import VolumeImageProcessor
+
+for _cls in (RadiographImageProcessor, GreyscaleImageProcessor, VolumeImageProcessor):
+    register_processor(None, _cls)
+
+__all__ = ["GreyscaleImageProcessor", "MedImageProcessor", "RadiographImageProcessor", "VolumeImageProcessor",
+           "apply_window"]

@@ -1,0 +1,26 @@
+"""Shared test fixtures. Nothing here changes global state (env, logging, torch settings)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    """The real-data folder: $MEDHUB_DATA_DIR, else <repo>/../shared/data; None when neither exists."""
+    env = os.environ.get("MEDHUB_DATA_DIR")
+    candidate = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+    return candidate if candidate.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path of the shared real-data folder (see its README.md); skips the test when it is absent."""
+    folder = shared_data_dir()
+    if folder is None:
+        pytest.skip("real data not found: set MEDHUB_DATA_DIR or provide <repo>/../shared/data")
+    return folder
