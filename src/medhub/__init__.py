@@ -17,6 +17,8 @@ from .errors import (
 from .modeling_utils import MedPreTrainedModel
 from . import models  # noqa: E402  (registers every family)
 from . import processing  # noqa: E402  (registers the image processors)
+
+processing.register_family_processors()
 from .pipelines import pipeline
 from .models.attention_unet import AttentionUNetConfig, AttentionUNetForSegmentation, AttentionUNetModel
 from .models.chexnet import CHESTXRAY14_FINDINGS, CheXNetConfig, CheXNetForImageClassification, CheXNetModel

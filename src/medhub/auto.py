@@ -46,8 +46,15 @@ def register_processor(config_class: type[MedPreTrainedConfig] | None, processor
     PROCESSOR_REGISTRY[processor_class.__name__] = processor_class
     if config_class is not None:
         from transformers import AutoImageProcessor
+        from transformers.utils import logging as hf_logging
 
-        AutoImageProcessor.register(config_class, slow_image_processor_class=processor_class, exist_ok=True)
+        # Registering walks transformers' processor table, which warns about torchvision-only processors.
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            AutoImageProcessor.register(config_class, slow_image_processor_class=processor_class, exist_ok=True)
+        finally:
+            hf_logging.set_verbosity(verbosity)
 
 
 def load_config(folder: str | os.PathLike, expected: type | None = None) -> MedPreTrainedConfig:

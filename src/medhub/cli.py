@@ -4,6 +4,7 @@
   medhub convert SRC OUT --arch A  convert a published .pth checkpoint into a medhub folder
   medhub zoo list                  the local model zoo
   medhub info MODEL                a model's config, parameter count and source
+  medhub cards                     regenerate the architecture cards in model_cards/
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ def _cmd_zoo(args: argparse.Namespace) -> int:
     raise SystemExit(f"unknown zoo command {args.zoo_command!r}")
 
 
+def _cmd_cards(args: argparse.Namespace) -> int:
+    from .model_card import write_reference_cards
+
+    for path in write_reference_cards(args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from . import MedModel
 
@@ -69,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     zoo = sub.add_parser("zoo", help="the local model zoo")
     zoo.add_argument("zoo_command", choices=["list"])
     zoo.set_defaults(func=_cmd_zoo)
+
+    cards = sub.add_parser("cards", help="regenerate the architecture cards in model_cards/")
+    cards.add_argument("--out", default="model_cards")
+    cards.set_defaults(func=_cmd_cards)
 
     info = sub.add_parser("info", help="show a model's config and where it was loaded from")
     info.add_argument("model")

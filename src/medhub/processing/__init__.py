@@ -17,5 +17,23 @@ from .volume import VolumeImageProcessor
 for _cls in (RadiographImageProcessor, GreyscaleImageProcessor, VolumeImageProcessor):
     register_processor(None, _cls)
 
+
+def register_family_processors() -> None:
+    """Tell transformers' AutoImageProcessor which processor each medhub config uses."""
+    from ..models.attention_unet import AttentionUNetConfig
+    from ..models.chexnet import CheXNetConfig
+    from ..models.deepmedic import DeepMedicConfig
+    from ..models.resnet import ResNetConfig
+    from ..models.unet import UNetConfig
+    from ..models.vgg import VGGConfig
+
+    for config_class, processor_class in (
+        (CheXNetConfig, RadiographImageProcessor), (ResNetConfig, RadiographImageProcessor),
+        (VGGConfig, RadiographImageProcessor), (UNetConfig, GreyscaleImageProcessor),
+        (AttentionUNetConfig, VolumeImageProcessor), (DeepMedicConfig, VolumeImageProcessor),
+    ):
+        register_processor(config_class, processor_class)
+
+
 __all__ = ["GreyscaleImageProcessor", "MedImageProcessor", "RadiographImageProcessor", "VolumeImageProcessor",
            "apply_window"]

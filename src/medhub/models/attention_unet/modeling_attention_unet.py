@@ -61,6 +61,14 @@ class AttentionUNetPreTrainedModel(MedPreTrainedModel):
     config_class = AttentionUNetConfig
     base_model_prefix = "attention_unet"
     pipeline_tag = "image-segmentation"
+
+    def default_image_processor(self):
+        """3D input: channels stacked in `config.channel_names` order, reoriented to RAS, z-scored inside the
+        non-zero region (as the BraTS examples were prepared)."""
+        from ...processing.volume import VolumeImageProcessor
+
+        return VolumeImageProcessor(channel_names=self.config.channel_names, orientation="RAS",
+                                    intensity_normalization="zscore", zscore_region="nonzero")
     paper_title = "Attention U-Net: Learning Where to Look for the Pancreas"
     paper_url = "https://arxiv.org/abs/1804.03999"
     paper_bibtex = """

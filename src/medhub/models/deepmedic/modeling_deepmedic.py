@@ -47,6 +47,14 @@ class DeepMedicPreTrainedModel(MedPreTrainedModel):
     )
     pipeline_tag = "image-segmentation"
 
+    def default_image_processor(self):
+        """3D input: channels stacked in `config.channel_names` order, reoriented to RAS, z-scored inside the
+        non-zero region (the original's per-channel normalisation of the BraTS examples)."""
+        from ...processing.volume import VolumeImageProcessor
+
+        return VolumeImageProcessor(channel_names=self.config.channel_names, orientation="RAS",
+                                    intensity_normalization="zscore", zscore_region="nonzero")
+
     def _init_weights(self, module: nn.Module) -> None:
         """The original's ["fanIn", 2]: N(0, scale / fan_in) weights; PReLU slopes 0.01; biases 0; BN 1 / 0."""
         if isinstance(module, nn.Conv3d):

@@ -53,6 +53,14 @@ class UNetPreTrainedModel(MedPreTrainedModel):
     config_class = UNetConfig
     base_model_prefix = "unet"
     pipeline_tag = "image-segmentation"
+
+    def default_image_processor(self):
+        """Greyscale microscopy/EM input scaled to [0, 1] (the U-Net paper's ISBI setting); 1-channel models only."""
+        if self.config.in_channels != 1:
+            return None
+        from ...processing.greyscale import GreyscaleImageProcessor
+
+        return GreyscaleImageProcessor()
     paper_title = "U-Net: Convolutional Networks for Biomedical Image Segmentation"
     paper_url = "https://arxiv.org/abs/1505.04597"
     paper_bibtex = """
