@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from .deidentify import assert_deidentified, deidentify, find_identifying_attributes
 from .dicom import DicomImage, read_dicom, read_dicom_series
 from .images import RasterImage, read_image
 from .medmnist import read_medmnist
@@ -65,6 +66,9 @@ def read_any(path: str | Path) -> DicomImage | Volume | RasterImage:
 
 __all__ = [
     "DicomImage",
+    "assert_deidentified",
+    "deidentify",
+    "find_identifying_attributes",
     "RasterImage",
     "Volume",
     "read_any",

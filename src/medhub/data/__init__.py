@@ -1,0 +1,22 @@
+"""`medhub.data`: `datasets` loaders for medical data (named datasets, local layouts, Hub repos), a lazily
+decoded DICOM column, and patient-level splitting with a leakage check. See `loaders.load`."""
+
+from .chestxray14 import LABELS as CHESTXRAY14_LABELS
+from .dicom_feature import DICOM_STRUCT, decode_dicom, decode_dicom_columns, dicom_value
+from .loaders import load
+from .named import NAMED_DATASETS
+from .splits import LeakageError, LeakageReport, check_leakage, patient_split
+
+__all__ = [
+    "CHESTXRAY14_LABELS",
+    "DICOM_STRUCT",
+    "LeakageError",
+    "LeakageReport",
+    "NAMED_DATASETS",
+    "check_leakage",
+    "decode_dicom",
+    "decode_dicom_columns",
+    "dicom_value",
+    "load",
+    "patient_split",
+]
