@@ -5,6 +5,8 @@
   medhub zoo list                  the local model zoo
   medhub info MODEL                a model's config, parameter count and source
   medhub cards                     regenerate the architecture cards in model_cards/
+  medhub train RECIPE.yaml         fine-tune through the transformers Trainer (see recipes/)
+  medhub evaluate MODEL DATA       metrics of a model on a dataset split (JSON for the card)
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     zoo = sub.add_parser("zoo", help="the local model zoo")
     zoo.add_argument("zoo_command", choices=["list"])
     zoo.set_defaults(func=_cmd_zoo)
+
+    from .commands import add_evaluate_parser, add_train_parser
+
+    add_train_parser(sub)
+    add_evaluate_parser(sub)
 
     cards = sub.add_parser("cards", help="regenerate the architecture cards in model_cards/")
     cards.add_argument("--out", default="model_cards")

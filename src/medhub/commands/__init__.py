@@ -1,0 +1,6 @@
+"""Sub-commands of the `medhub` CLI that live in their own modules (wired in medhub.cli)."""
+
+from .evaluate import add_evaluate_parser
+from .train import add_train_parser
+
+__all__ = ["add_evaluate_parser", "add_train_parser"]

@@ -1,0 +1,206 @@
+"""Evaluation of a medhub model on a labelled dataset, with the metrics of its task.
+
+- classification: AUROC (mean over classes for multi-label / multi-class), accuracy and F1 at a threshold
+  (0.5 by default, or one chosen on the *validation* split with `choose_threshold` and then applied as is);
+- segmentation: Dice per class (`dice_<label>`) and the mean over the foreground classes (`mean_dice`).
+
+`task_metrics` is the one function both `Trainer`'s `compute_metrics` and `evaluate_model` call, so the
+numbers of training logs, model cards and `medhub evaluate` come from the same code. `card_metrics` turns a
+metrics dict into the `weights_info["metrics"]` list a model card reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .. import metrics as M
+from ..errors import InputError
+from ..losses.segmentation_loss import crop_to_output
+
+SEGMENTATION = "image-segmentation"
+CLASSIFICATION = "image-classification"
+
+# metric name -> the Hub's metric `type` id (https://hf.co/metrics)
+METRIC_TYPES = {"auroc": "roc_auc", "accuracy": "accuracy", "f1": "f1", "dice": "dice", "threshold": "threshold"}
+
+
+def task_of(model) -> str:
+    """"image-segmentation" or "image-classification", from the model class's pipeline tag."""
+    tag = getattr(model, "pipeline_tag", "") or CLASSIFICATION
+    if tag not in (SEGMENTATION, CLASSIFICATION):
+        raise InputError(f"{type(model).__name__}: pipeline_tag {tag!r} has no medhub metrics")
+    return tag
+
+
+def label_names(config) -> list[str]:
+    return [str(config.id2label.get(i, i)).replace(" ", "_") for i in range(config.num_labels)]
+
+
+# -- metrics from predictions --------------------------------------------------------------------------
+def class_scores(logits: np.ndarray, labels: np.ndarray, problem_type: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true 0/1, y_score) as `medhub.metrics` takes them: (N,) for 2 classes, else (N, K)."""
+    logits = torch.as_tensor(np.asarray(logits, dtype=np.float32))
+    if problem_type == "multi_label_classification":
+        return np.asarray(labels).astype(np.int64), torch.sigmoid(logits).numpy()
+    probs = torch.softmax(logits, dim=-1).numpy()
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    if probs.shape[1] == 2:
+        return labels, probs[:, 1]
+    return np.eye(probs.shape[1], dtype=np.int64)[labels], probs
+
+
+def classification_metrics(logits, labels, problem_type: str | None, names: list[str],
+                           threshold: float | np.ndarray = 0.5) -> dict[str, float]:
+    y, s = class_scores(logits, labels, problem_type)
+    out: dict[str, float] = {}
+    if y.ndim == 1:
+        out["auroc"] = M.roc_auc(y, s)
+        out["accuracy"] = M.accuracy(y, s, threshold)
+        out["f1"] = M.f1_at_threshold(y, s, threshold)
+        return out
+    per_class = M.per_class_auroc(y, s)
+    out["auroc"] = M.mean_auroc(y, s)
+    if problem_type == "multi_label_classification":
+        out["accuracy"] = float(np.mean(M.accuracy(y, s, threshold)))
+        out["f1"] = float(np.mean(M.f1_at_threshold(y, s, threshold)))
+    else:  # mutually exclusive classes: the predicted class is the argmax
+        out["accuracy"] = float(np.mean(s.argmax(1) == y.argmax(1)))
+    out.update({f"auroc_{n}": float(v) for n, v in zip(names, per_class)})
+    return out
+
+
+def segmentation_metrics(pred, labels, names: list[str]) -> dict[str, float]:
+    """Dice per class over all pixels of `pred` (N, *out) class maps vs `labels` (N, *in), centre-cropped."""
+    pred = torch.as_tensor(np.asarray(pred)).long()
+    target = crop_to_output(torch.as_tensor(np.asarray(labels)), tuple(pred.shape[1:]))
+    scores = M.dice(pred.numpy(), target.long().numpy(), num_classes=len(names))
+    out = {f"dice_{n}": float(v) for n, v in zip(names, scores)}
+    foreground = scores[1:] if len(scores) > 1 else scores
+    out["mean_dice"] = float(np.mean(foreground))
+    return out
+
+
+def task_metrics(task: str, config, predictions, labels, threshold=0.5) -> dict[str, float]:
+    names = label_names(config)
+    if task == SEGMENTATION:
+        return segmentation_metrics(predictions, labels, names)
+    return classification_metrics(predictions, labels, getattr(config, "problem_type", None), names, threshold)
+
+
+def compute_metrics_fn(model, threshold=0.5) -> Callable:
+    """A `compute_metrics` for `transformers.Trainer` (expects `preprocess_logits_fn` for segmentation)."""
+    task, config = task_of(model), model.config
+
+    def compute_metrics(eval_pred) -> dict[str, float]:
+        return task_metrics(task, config, eval_pred.predictions, eval_pred.label_ids, threshold)
+
+    return compute_metrics
+
+
+def preprocess_logits_fn(model) -> Callable | None:
+    """Segmentation: keep the argmax class map instead of every logit (less memory, less to gather)."""
+    if task_of(model) != SEGMENTATION:
+        return None
+
+    def preprocess(logits, labels):
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        return logits.argmax(dim=1)
+
+    return preprocess
+
+
+# -- a plain evaluation loop ---------------------------------------------------------------------------
+@torch.inference_mode()
+def predict(model, dataset, collator: Callable, batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, labels) over `dataset`: logits for classifiers, class maps for segmenters."""
+    model.eval()
+    device = next(model.parameters()).device
+    segment = task_of(model) == SEGMENTATION
+    preds, targets = [], []
+    for start in range(0, len(dataset), batch_size):
+        rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        batch = collator(rows)
+        if "labels" not in batch:
+            raise InputError(f"evaluation data row {start}: no labels; evaluation needs a labelled split")
+        logits = model(pixel_values=batch["pixel_values"].to(device)).logits.float().cpu()
+        preds.append(logits.argmax(1) if segment else logits)
+        targets.append(batch["labels"])
+    return torch.cat(preds).numpy(), torch.cat(targets).numpy()
+
+
+@dataclass
+class EvaluationResult:
+    metrics: dict[str, float]
+    split: str
+    dataset: str
+    threshold: Any = None
+    threshold_source: str | None = None
+    num_examples: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def card_metrics(self) -> list[dict[str, Any]]:
+        return card_metrics(self.metrics, self.split, self.dataset)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"split": self.split, "dataset": self.dataset, "num_examples": self.num_examples,
+                "threshold": _plain(self.threshold), "threshold_source": self.threshold_source,
+                "metrics": self.card_metrics()}
+
+
+def choose_threshold_on(model, validation, collator, batch_size: int = 8, criterion: str = "f1"):
+    """The classification threshold(s) maximising `criterion` on a *validation* dataset."""
+    logits, labels = predict(model, validation, collator, batch_size)
+    y, s = class_scores(logits, labels, getattr(model.config, "problem_type", None))
+    return M.choose_threshold(y, s, criterion=criterion)
+
+
+def evaluate_model(model, dataset, collator: Callable, *, split: str = "validation", dataset_name: str = "custom",
+                   threshold=0.5, threshold_source: str | None = None, batch_size: int = 8) -> EvaluationResult:
+    """Metrics of `model` on a labelled `dataset`; `threshold` applies to classification only."""
+    task = task_of(model)
+    preds, labels = predict(model, dataset, collator, batch_size)
+    metrics = task_metrics(task, model.config, preds, labels, threshold)
+    if task == CLASSIFICATION and np.ndim(threshold) == 0:
+        metrics["threshold"] = float(threshold)
+    return EvaluationResult(metrics=metrics, split=split, dataset=dataset_name, num_examples=len(dataset),
+                            threshold=threshold if task == CLASSIFICATION else None,
+                            threshold_source=threshold_source if task == CLASSIFICATION else None)
+
+
+# -- reporting -----------------------------------------------------------------------------------------
+def card_metrics(metrics: dict[str, float], split: str, dataset: str) -> list[dict[str, Any]]:
+    """`weights_info["metrics"]` entries: {name, type, value, split, dataset}; `eval_` prefixes dropped."""
+    rows = []
+    for name, value in metrics.items():
+        name = name.removeprefix("eval_")
+        if name in ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch") or value is None:
+            continue
+        if isinstance(value, float) and math.isnan(value):
+            continue
+        kind = METRIC_TYPES.get(name.split("_")[0] if name != "mean_dice" else "dice", name)
+        rows.append({"name": name, "type": kind, "value": float(value), "split": split, "dataset": dataset})
+    return rows
+
+
+def format_table(result: EvaluationResult) -> str:
+    rows = result.card_metrics()
+    width = max([len("metric")] + [len(r["name"]) for r in rows])
+    lines = [f"{result.dataset} / {result.split} ({result.num_examples} examples)",
+             f"{'metric':<{width}}  value", f"{'-' * width}  ------"]
+    lines += [f"{r['name']:<{width}}  {r['value']:.4f}" for r in rows]
+    if result.threshold_source:
+        lines.append(f"threshold chosen on: {result.threshold_source}")
+    return "\n".join(lines)
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,213 @@
+"""Fine-tuning medhub models with `transformers.Trainer`.
+
+The Trainer brings schedulers, mixed precision, checkpoints (safetensors), resume, progress bars and, through
+accelerate, multi-GPU / multi-node DDP and FSDP: launch the same recipe with `accelerate launch` or `torchrun`.
+medhub adds the collator of the task, the model's own loss (the Trainer reads `outputs.loss`), the task's
+metrics, early stopping on a validation metric and, at the end, the model saved with a *medhub* model card
+whose `weights_info` records the measured validation metrics, the hyper-parameters, the command and the time.
+
+    from medhub.training import load_recipe, train
+    result = train(load_recipe("recipes/unet-isbi2012-quick.yaml"), output_dir="out/unet")
+    result.metrics      # {"mean_dice": ..., "dice_background": ..., ...} on the validation split
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import Trainer, TrainingArguments, enable_full_determinism, set_seed
+
+from ..errors import ConfigError
+from ..logging_utils import get_logger
+from . import evaluate as E
+from .callbacks import TrainingTimeCallback, early_stopping
+from .collators import ClassificationCollator, SegmentationCollator
+from .data import SPLIT_ALIASES, load_split
+from .recipe import Recipe, build_model
+
+logger = get_logger("training")
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    trainer: Trainer
+    output_dir: Path
+    metrics: dict[str, float]          # final evaluation on the validation split (no `eval_` prefix)
+    card_metrics: list[dict[str, Any]]  # the same, as written into weights_info["metrics"]
+    train_metrics: dict[str, float]
+    threshold: Any = None
+
+
+def make_collator(model, recipe: Recipe):
+    """The collator of the model's task, with the recipe's explicit intensity handling."""
+    options = dict(recipe.data.get("collator") or {})
+    config = model.config
+    common = dict(in_channels=config.in_channels, rescale_factor=options.get("rescale_factor"),
+                  mean=options.get("mean"), std=options.get("std"))
+    if E.task_of(model) == E.SEGMENTATION:
+        if options.get("resize"):
+            raise ConfigError(f"{recipe.source}: data.collator.resize is for classification; crop or sample "
+                              "patches of segmentation data instead (label maps are not resampled)")
+        labels = options.get("label_values")
+        return SegmentationCollator(spatial_dims=getattr(config, "spatial_dims", 2),
+                                    label_values={int(k): int(v) for k, v in labels.items()} if labels else None,
+                                    **common)
+    multi = options.get("multi_label", getattr(config, "problem_type", None) == "multi_label_classification")
+    return ClassificationCollator(num_labels=config.num_labels, multi_label=bool(multi),
+                                  resize=options.get("resize"), **common)
+
+
+def _precision(value: Any, name: str, source: str) -> bool:
+    """bf16/fp16 from the recipe: true, false or "auto" (on when this device supports it)."""
+    cuda = torch.cuda.is_available()
+    if value == "auto":
+        return cuda and (torch.cuda.is_bf16_supported() if name == "bf16" else True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{source}: training.{name}={value!r}: expected true, false or auto")
+    if value and name == "fp16" and not cuda:
+        raise ConfigError(f"{source}: training.fp16 needs a CUDA device (none here); use bf16, which CPUs support")
+    if value and name == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"{source}: training.bf16: this GPU has no bfloat16 support; use fp16")
+    return value
+
+
+def training_arguments(recipe: Recipe, output_dir: str | Path, max_steps: int | None = None) -> TrainingArguments:
+    """TrainingArguments from the recipe's `training:` section and medhub's defaults."""
+    values: dict[str, Any] = dict(recipe.training)
+    values.setdefault("logging_steps", 10)
+    values.setdefault("report_to", "none")
+    values.setdefault("save_strategy", "steps")
+    values.setdefault("dataloader_pin_memory", torch.cuda.is_available())
+    for name in ("bf16", "fp16"):
+        values[name] = _precision(values.get(name, False), name, recipe.source)
+    if max_steps is not None:
+        values["max_steps"] = int(max_steps)
+    metric = recipe.evaluation.get("metric")
+    if metric:
+        values.setdefault("metric_for_best_model", metric)
+        values.setdefault("greater_is_better", bool(recipe.evaluation.get("greater_is_better", "loss" not in metric)))
+    if recipe.evaluation.get("batch_size"):
+        values.setdefault("per_device_eval_batch_size", int(recipe.evaluation["batch_size"]))
+    try:
+        return TrainingArguments(output_dir=str(output_dir), seed=recipe.seed, remove_unused_columns=False,
+                                 label_names=["labels"], **values)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{recipe.source}: training: {' '.join(str(err).split())}") from None
+
+
+def build_trainer(recipe: Recipe, output_dir: str | Path, max_steps: int | None = None,
+                  model=None) -> tuple[Trainer, TrainingTimeCallback]:
+    """A ready Trainer (model seeded by the recipe, datasets, collator, metrics, callbacks)."""
+    args = training_arguments(recipe, output_dir, max_steps)
+    if recipe.training.get("full_determinism"):
+        enable_full_determinism(recipe.seed)
+    else:
+        set_seed(recipe.seed)
+    model = model if model is not None else build_model(recipe)
+    train_data = load_split(recipe.data, recipe.train_split, seed=recipe.seed, train=True)
+    needs_eval = args.eval_strategy != "no" or args.load_best_model_at_end
+    eval_data = load_split(recipe.data, recipe.eval_split, seed=recipe.seed) if needs_eval else None
+    timer = TrainingTimeCallback()
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        data_collator=make_collator(model, recipe),
+        compute_metrics=E.compute_metrics_fn(model),
+        preprocess_logits_for_metrics=E.preprocess_logits_fn(model),
+        callbacks=[timer, *early_stopping(recipe.evaluation, recipe.training, recipe.source)],
+    )
+    return trainer, timer
+
+
+def final_evaluation(trainer: Trainer, recipe: Recipe) -> tuple[dict[str, float], Any]:
+    """Metrics on the validation split; a `threshold: validation` recipe chooses the threshold there."""
+    model = trainer.model
+    data = trainer.eval_dataset or load_split(recipe.data, recipe.eval_split, seed=recipe.seed)
+    output = trainer.predict(data, metric_key_prefix="eval")
+    threshold = recipe.evaluation.get("threshold", 0.5)
+    task = E.task_of(model)
+    if task == E.CLASSIFICATION and threshold == "validation":
+        y, s = E.class_scores(output.predictions, output.label_ids, getattr(model.config, "problem_type", None))
+        from ..metrics import choose_threshold
+
+        threshold = choose_threshold(y, s, criterion=recipe.evaluation.get("threshold_criterion", "f1"))
+    elif task == E.CLASSIFICATION and not isinstance(threshold, (int, float)):
+        raise ConfigError(f"{recipe.source}: evaluation.threshold={threshold!r}: expected a number or 'validation'")
+    metrics = E.task_metrics(task, model.config, output.predictions, output.label_ids, threshold)
+    if task == E.CLASSIFICATION and np.ndim(threshold) == 0:
+        metrics["threshold"] = float(threshold)
+    return metrics, (threshold if task == E.CLASSIFICATION else None)
+
+
+def record_weights_info(model, recipe: Recipe, args: TrainingArguments, card_rows: list[dict], train_metrics: dict,
+                        timer: TrainingTimeCallback, command: str, output_dir: Path, threshold=None) -> None:
+    """Fill `config.weights_info` so that the generated card reports what this training measured."""
+    dataset = str(recipe.data.get("name") or recipe.data.get("path"))
+    world = max(args.world_size, 1)
+    info = dict(model.config.weights_info or {})
+    info.pop("metrics", None)
+    info.update(
+        trained=True,
+        title=info.get("title") or f"{recipe.name}",
+        dataset_name=dataset,
+        training_data=f"{dataset}, split `{recipe.train_split}`"
+                      + (f" (first {recipe.data['limit_train']} examples)" if recipe.data.get("limit_train") else ""),
+        metrics=card_rows,
+        hyperparameters={
+            "recipe": recipe.name,
+            "seed": recipe.seed,
+            "steps": int(train_metrics.get("global_step", 0)),
+            "epochs": round(float(train_metrics.get("epoch", 0.0)), 3),
+            "learning_rate": args.learning_rate,
+            "lr_scheduler": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
+            "warmup_steps": args.warmup_steps,
+            "optimizer": str(getattr(args.optim, "value", args.optim)),
+            "weight_decay": args.weight_decay,
+            "batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps * world,
+            "processes": world,
+            "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+        },
+        command=command,
+        training_time=timer.formatted(),
+        evaluation_command=f"medhub evaluate {output_dir} {dataset} --split {recipe.eval_split}"
+                           + (f" --recipe {recipe.source}" if recipe.source != "<dict>" else ""),
+    )
+    if threshold is not None:
+        info["threshold"] = E._plain(threshold)
+    # What `medhub evaluate --recipe` needs to feed the model the same intensities and labels as in training.
+    info["preprocessing"] = {k: v for k, v in (recipe.data.get("collator") or {}).items() if v is not None}
+    if recipe.data.get("options"):
+        info["data_options"] = dict(recipe.data["options"])
+    model.config.weights_info = info
+
+
+def train(recipe: Recipe, output_dir: str | Path | None = None, *, max_steps: int | None = None,
+          resume_from_checkpoint: str | bool | None = None, push_to_hub: str | None = None,
+          command: str | None = None) -> TrainResult:
+    """Train, evaluate on validation, save the model with a medhub card to `output_dir` (and push it)."""
+    output_dir = Path(output_dir or Path("out") / recipe.name)
+    trainer, timer = build_trainer(recipe, output_dir, max_steps)
+    train_output = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    train_metrics = dict(train_output.metrics, global_step=train_output.global_step)
+    metrics, threshold = final_evaluation(trainer, recipe)
+    split = SPLIT_ALIASES.get(recipe.eval_split, recipe.eval_split)
+    rows = E.card_metrics(metrics, split, str(recipe.data.get("name") or recipe.data.get("path")))
+    model = trainer.model
+    command = command or " ".join(["medhub", "train", recipe.source] if recipe.source != "<dict>" else sys.argv)
+    record_weights_info(model, recipe, trainer.args, rows, train_metrics, timer, command, output_dir, threshold)
+    if trainer.is_world_process_zero():
+        model.save_pretrained(output_dir)
+        logger.info("saved %s with its model card to %s", type(model).__name__, output_dir)
+        if push_to_hub:
+            model.push_to_hub(push_to_hub, commit_message=f"medhub train {recipe.name}")
+    trainer.accelerator.wait_for_everyone()
+    return TrainResult(model=model, trainer=trainer, output_dir=output_dir, metrics=metrics, card_metrics=rows,
+                       train_metrics=train_metrics, threshold=threshold)
