@@ -114,6 +114,9 @@ class MedPreTrainedModel(PreTrainedModel):
         if kwargs.get("use_safetensors") is False:
             raise ValueError("medhub loads safetensors only; use_safetensors=False is not supported")
         kwargs["use_safetensors"] = True
+        # Zoo weights may be stored in float16 to stay small; models compute in float32 unless asked otherwise.
+        if kwargs.get("dtype") is None and kwargs.get("torch_dtype") is None:
+            kwargs["dtype"] = torch.float32
         kwargs.setdefault("ignore_mismatched_sizes", True)  # reported below as an error, with the key names
         config = kwargs.pop("config", None)
         if config is None:
