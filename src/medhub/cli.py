@@ -7,6 +7,7 @@
   medhub cards                     regenerate the architecture cards in model_cards/
   medhub train RECIPE.yaml         fine-tune through the transformers Trainer (see recipes/)
   medhub evaluate MODEL DATA       metrics of a model on a dataset split (JSON for the card)
+  medhub predict MODEL INPUT...    masks (PNG/NIfTI), probabilities (CSV) and heatmaps for images, volumes, folders
 """
 
 from __future__ import annotations
@@ -82,9 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.set_defaults(func=_cmd_zoo)
 
     from .commands import add_evaluate_parser, add_train_parser
+    from .commands.predict import add_predict_parser
 
     add_train_parser(sub)
     add_evaluate_parser(sub)
+    add_predict_parser(sub)
 
     cards = sub.add_parser("cards", help="regenerate the architecture cards in model_cards/")
     cards.add_argument("--out", default="model_cards")

@@ -1,0 +1,66 @@
+"""The `medhub` command line end to end: the main job (demo), convert, zoo list, info."""
+
+import csv
+
+import torch
+
+import medhub
+from medhub.cli import main
+
+
+def test_demo_runs_every_family_on_real_scans(shared_data, tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--data", str(shared_data)]) == 0
+    text = capsys.readouterr().out
+    for model_id in ("chexnet-pneumonia", "resnet18-pneumonia", "vgg16-pneumonia", "unet-isbi2012",
+                     "attention-unet-brats", "deepmedic-brats"):
+        assert f"medhub/{model_id} [" in text
+        assert any((tmp_path / model_id).iterdir())
+    rows = list(csv.DictReader(open(tmp_path / "chexnet-pneumonia" / "predictions.csv")))
+    assert len(rows) == 3
+    for row in rows:
+        assert abs(float(row["normal"]) + float(row["pneumonia"]) - 1) < 1e-5
+    assert (tmp_path / "unet-isbi2012" / "test_0_overlay.png").is_file()
+    assert (tmp_path / "deepmedic-brats" / "brats_pat0003_crop_seg.nii.gz").is_file()
+    if "UNTRAINED" in text:  # never silently: untrained models are named in the closing line too
+        assert "ran with untrained weights" in text
+
+
+def test_convert_cli_round_trip(tmp_path, capsys):
+    torch.manual_seed(0)
+    source = medhub.MedModel.from_config(medhub.ResNetConfig(depth=18, num_labels=1000))
+    checkpoint = tmp_path / "resnet18.pth"
+    torch.save(source.state_dict(), checkpoint)
+    assert main(["convert", str(checkpoint), str(tmp_path / "out"), "--arch", "resnet18", "--num-labels", "2",
+                 "--in-channels", "1"]) == 0
+    model = medhub.MedModel.from_pretrained(tmp_path / "out")
+    assert model.config.num_labels == 2 and model.config.in_channels == 1
+    assert torch.equal(model.state_dict()["layer4.1.conv2.weight"], source.state_dict()["layer4.1.conv2.weight"])
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "resnet18.pth" in card
+
+
+def test_convert_refuses_pickled_code(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    import pickle
+
+    bad = tmp_path / "evil.pth"
+    bad.write_bytes(pickle.dumps({"conv1.weight": Evil()}))
+    assert main(["convert", str(bad), str(tmp_path / "out"), "--arch", "resnet18"]) == 2
+    assert "weights_only" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_zoo_list_and_unknown_model(capsys, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # never reach for a real Hub from the tests
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "medhub/chexnet-pneumonia" in out and "medhub/deepmedic-brats" in out
+    assert main(["info", "medhub/no-such-model"]) == 2
+    assert "Sources tried" in capsys.readouterr().err
