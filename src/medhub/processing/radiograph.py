@@ -74,6 +74,12 @@ class RadiographImageProcessor(MedImageProcessor):
         self.image_std = check_stats(name, "image_std", std, num_channels, positive=True)
 
     # -- steps ---------------------------------------------------------------------------------------------
+    @classmethod
+    def for_imagenet_classifier(cls, in_channels: int) -> "RadiographImageProcessor | None":
+        """The ImageNet-style input of the classifier families (CheXNet, ResNet, VGG): 224 x 224, normalised;
+        None for channel counts other than 1 (greyscale) and 3 (RGB)."""
+        return cls(num_channels=in_channels, size=224) if in_channels in (1, 3) else None
+
     def to_unit_range(self, image: Image2D) -> np.ndarray:
         """Step 1-3: a greyscale (H, W) float32 image in [0, 1] as a radiologist would see it."""
         dicom = image.dicom

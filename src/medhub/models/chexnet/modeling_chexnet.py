@@ -45,11 +45,9 @@ class CheXNetPreTrainedModel(MedPreTrainedModel):
 
     def default_image_processor(self):
         """The paper's input: the radiograph resized to 224 x 224, normalised with ImageNet statistics."""
-        if self.config.in_channels not in (1, 3):
-            return None
         from ...processing.radiograph import RadiographImageProcessor
 
-        return RadiographImageProcessor(num_channels=self.config.in_channels, size=224)
+        return RadiographImageProcessor.for_imagenet_classifier(self.config.in_channels)
 
     def _build_features(self, config: CheXNetConfig) -> int:
         self.features, channels = densenet_features(

@@ -58,11 +58,9 @@ class VGGPreTrainedModel(MedPreTrainedModel):
 
     def default_image_processor(self):
         """ImageNet-style input: the radiograph resized to 224 x 224 and normalised (1 or 3 channels)."""
-        if self.config.in_channels not in (1, 3):
-            return None
         from ...processing.radiograph import RadiographImageProcessor
 
-        return RadiographImageProcessor(num_channels=self.config.in_channels, size=224)
+        return RadiographImageProcessor.for_imagenet_classifier(self.config.in_channels)
 
     def _init_weights(self, module: nn.Module) -> None:
         """torchvision's VGG initialisation: He normal (fan_out) convolutions, N(0, 0.01) linear layers."""
