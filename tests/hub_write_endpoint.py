@@ -7,16 +7,24 @@ must be proven end to end with the real `huggingface_hub` client. The client use
 - GET/HEAD (and anything it does not implement) is forwarded unchanged to olah, which serves the git repos
   under `<mirrors>/models/<org>/<repo>`;
 - the write calls `huggingface_hub` 2.4 makes for `create_repo` + `create_branch` + `create_commit` are
-  handled here and written with git into the SAME repos olah serves:
+  handled here and written with git into the SAME repos olah serves (`<mirrors>/models/...` for models,
+  `<mirrors>/datasets/...` for datasets, as `datasets.push_to_hub` makes them; `<type>` below is either):
     POST /api/repos/create                         bare repo + the Hub's initial `.gitattributes` commit
     POST /api/validate-yaml                        parses the README front matter with PyYAML
-    POST /api/models/<org>/<repo>/branch/<b>       a branch from `startingPoint` (default main)
-    POST /api/models/<org>/<repo>/preupload/<rev>  every file gets uploadMode "regular" (contents inline)
-    POST /api/models/<org>/<repo>/commit/<rev>     the NDJSON commit: one git commit on the branch, or on
+    POST /api/<type>/<org>/<repo>/branch/<b>       a branch from `startingPoint` (default main)
+    POST /api/<type>/<org>/<repo>/preupload/<rev>  every file gets uploadMode "regular" (contents inline),
+                                                   except *.parquet in dataset repos: "lfs", as the Hub's
+                                                   dataset .gitattributes makes them (datasets relies on it)
+    POST /[datasets/]<org>/<repo>.git/info/lfs/objects/batch   the LFS batch API, "basic" transfer: upload
+                                                   actions pointing at PUT /lfs-upload/<sha256> here
+    PUT  /lfs-upload/<sha256>                      stores the object (its sha256 checked)
+    POST /api/<type>/<org>/<repo>/commit/<rev>     the NDJSON commit: one git commit on the branch, or on
                                                    refs/pr/N with ?create_pr=1 (N counts up, as on the Hub)
 
-What it does NOT cover: LFS and Xet uploads (everything is inlined base64, so "lfsFile" operations are refused),
-authentication and permissions (tokens are ignored, `private` is accepted and ignored), spaces/datasets,
+What it does NOT cover: Xet uploads (run the client with HF_HUB_DISABLE_XET=1 when it pushes LFS files),
+LFS pointers in git (an "lfsFile" commit operation writes the uploaded object's bytes as a plain blob, so olah
+serves the content), LFS for model repos (their files are always inlined base64),
+authentication and permissions (tokens are ignored, `private` is accepted and ignored), spaces,
 deletions of folders, and every other Hub API (discussions, tags, settings...). Errors use the Hub's
 X-Error-Code headers so the client raises its usual exceptions.
 """
@@ -24,6 +32,7 @@ X-Error-Code headers so the client raises its usual exceptions.
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -111,16 +120,18 @@ class WriteEndpoint(ThreadingHTTPServer):
         self.upstream_port = upstream_port
         self.lock = threading.Lock()  # one write at a time, like the Hub's per-repo commit lock
         self.requests_seen: list[str] = []  # "METHOD path" of every write call, for tests
+        self.lfs_objects = self.mirrors.parent / f"lfs-objects-{port}"  # sha256 -> uploaded bytes
+        self.lfs_objects.mkdir(parents=True, exist_ok=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def repo_dir(self, repo_id: str) -> Path:
-        return self.mirrors / "models" / repo_id
+    def repo_dir(self, repo_id: str, repo_type: str = "model") -> Path:
+        return self.mirrors / f"{repo_type}s" / repo_id
 
-    def existing_repo(self, repo_id: str) -> Path:
-        path = self.repo_dir(repo_id)
+    def existing_repo(self, repo_id: str, repo_type: str = "model") -> Path:
+        path = self.repo_dir(repo_id, repo_type)
         if not (path / "HEAD").is_file():
             raise HubError(404, "RepoNotFound", f"Repository {repo_id} not found")
         return path
@@ -140,6 +151,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self):
         self._proxy()
 
+    def do_PUT(self):
+        url = urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.requests_seen.append(f"PUT {url.path}")
+        match = re.fullmatch(r"/lfs-upload/([0-9a-f]{64})", url.path)
+        if not match:
+            return self._json(405, {"error": f"PUT {url.path} is not supported"})
+        if hashlib.sha256(body).hexdigest() != match[1]:
+            return self._json(400, {"error": f"uploaded bytes do not hash to {match[1]}"})
+        (self.server.lfs_objects / match[1]).write_bytes(body)
+        self._json(200, {})
+
     def do_POST(self):
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.split("/")]
@@ -147,37 +170,44 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.requests_seen.append(f"POST {url.path}")
         try:
             with self.server.lock:
+                if url.path.endswith(".git/info/lfs/objects/batch"):
+                    return self._json(200, self._lfs_batch(json.loads(body)))
                 if url.path == "/api/repos/create":
                     return self._json(200, self._create_repo(json.loads(body)))
                 if url.path == "/api/validate-yaml":
                     return self._validate_yaml(json.loads(body))
-                # /api/models/<org>/<name>/<action>/<rev...>
-                if len(parts) >= 7 and parts[1:3] == ["api", "models"]:
+                # /api/{models,datasets}/<org>/<name>/<action>/<rev...>
+                if len(parts) >= 7 and parts[1] == "api" and parts[2] in ("models", "datasets"):
+                    repo_type = parts[2][:-1]
                     repo_id, action, rev = f"{parts[3]}/{parts[4]}", parts[5], unquote("/".join(parts[6:]))
                     query = parse_qs(url.query)
                     if action == "branch":
-                        return self._json(200, self._create_branch(repo_id, rev, json.loads(body or b"{}")))
+                        return self._json(200, self._create_branch(repo_id, rev, json.loads(body or b"{}"),
+                                                                   repo_type))
                     if action == "preupload":
-                        return self._json(200, self._preupload(repo_id, rev, json.loads(body)))
+                        return self._json(200, self._preupload(repo_id, rev, json.loads(body), repo_type))
                     if action == "commit":
-                        return self._json(200, self._commit(repo_id, rev, body, query.get("create_pr") == ["1"]))
+                        return self._json(200, self._commit(repo_id, rev, body, query.get("create_pr") == ["1"],
+                                                            repo_type))
             return self._proxy(body)  # read-only POSTs (paths-info) and writes olah refuses with 405
         except HubError as err:
             self._json(err.status, {"error": err.message, **err.extra}, {"X-Error-Code": err.code, "X-Error-Message": err.message})
 
     # -- write API ---------------------------------------------------------------------------------
     def _create_repo(self, payload: dict) -> dict:
-        if payload.get("type", "model") != "model":
-            raise HubError(400, "BadRequest", "the test write endpoint only creates model repos")
+        repo_type = payload.get("type") or "model"
+        if repo_type not in ("model", "dataset"):
+            raise HubError(400, "BadRequest", "the test write endpoint only creates model and dataset repos")
         repo_id = f"{payload['organization']}/{payload['name']}" if payload.get("organization") else payload["name"]
-        path = self.server.repo_dir(repo_id)
+        path = self.server.repo_dir(repo_id, repo_type)
+        # the Hub's repo urls: <endpoint>/<repo_id> for models, <endpoint>/datasets/<repo_id> for datasets
+        url = f"{self.server.url}/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}"
         if (path / "HEAD").is_file():
             # the Hub's 409 body carries the url: create_repo(exist_ok=True) returns it
-            raise HubError(409, "RepoExists", f"You already created this model repo: {repo_id}",
-                           url=f"{self.server.url}/{repo_id}")
+            raise HubError(409, "RepoExists", f"You already created this {repo_type} repo: {repo_id}", url=url)
         init_repo(path)
         commit_files(path, "refs/heads/main", {".gitattributes": GITATTRIBUTES}, "initial commit")
-        return {"url": f"{self.server.url}/{repo_id}", "name": repo_id}
+        return {"url": url, "name": repo_id}
 
     def _validate_yaml(self, payload: dict) -> None:
         content = payload.get("content", "")
@@ -191,8 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
                 errors.append({"message": f"invalid YAML: {err}"})
         self._json(400 if errors else 200, {"errors": errors, "warnings": []})
 
-    def _create_branch(self, repo_id: str, branch: str, payload: dict) -> dict:
-        repo = self.server.existing_repo(repo_id)
+    def _create_branch(self, repo_id: str, branch: str, payload: dict, repo_type: str = "model") -> dict:
+        repo = self.server.existing_repo(repo_id, repo_type)
         if resolve(repo, f"refs/heads/{branch}"):
             raise HubError(409, "Conflict", f"branch {branch!r} already exists")
         start = resolve(repo, payload.get("startingPoint") or "main")
@@ -201,17 +231,29 @@ class _Handler(BaseHTTPRequestHandler):
         git(repo, "update-ref", f"refs/heads/{branch}", start)
         return {}
 
-    def _preupload(self, repo_id: str, rev: str, payload: dict) -> dict:
-        repo = self.server.existing_repo(repo_id)
+    def _preupload(self, repo_id: str, rev: str, payload: dict, repo_type: str = "model") -> dict:
+        repo = self.server.existing_repo(repo_id, repo_type)
         have = resolve(repo, rev)
         files = []
         for f in payload["files"]:
             oid = blob_oid(repo, have, f["path"]) if have else None
-            files.append({"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": oid})
+            mode = "lfs" if repo_type == "dataset" and f["path"].endswith(".parquet") else "regular"
+            files.append({"path": f["path"], "uploadMode": mode, "shouldIgnore": False, "oid": oid})
         return {"files": files}
 
-    def _commit(self, repo_id: str, rev: str, body: bytes, create_pr: bool) -> dict:
-        repo = self.server.existing_repo(repo_id)
+    def _lfs_batch(self, payload: dict) -> dict:
+        if payload.get("operation") != "upload" or "basic" not in payload.get("transfers", ["basic"]):
+            raise HubError(400, "BadRequest", "the test write endpoint only takes 'basic' LFS uploads")
+        objects = []
+        for obj in payload["objects"]:
+            entry = {"oid": obj["oid"], "size": obj["size"], "authenticated": True}
+            if not (self.server.lfs_objects / obj["oid"]).is_file():  # already stored: nothing to upload
+                entry["actions"] = {"upload": {"href": f"{self.server.url}/lfs-upload/{obj['oid']}", "header": {}}}
+            objects.append(entry)
+        return {"transfer": "basic", "objects": objects}
+
+    def _commit(self, repo_id: str, rev: str, body: bytes, create_pr: bool, repo_type: str = "model") -> dict:
+        repo = self.server.existing_repo(repo_id, repo_type)
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
         if not lines or lines[0].get("key") != "header":
             raise HubError(400, "BadRequest", "the commit payload must start with a header line")
@@ -224,22 +266,28 @@ class _Handler(BaseHTTPRequestHandler):
                 if value.get("encoding") != "base64":
                     raise HubError(400, "BadRequest", f"file {value['path']}: only base64 encoding is supported")
                 files[value["path"]] = base64.b64decode(value["content"])
+            elif key == "lfsFile":
+                stored = self.server.lfs_objects / str(value.get("oid"))
+                if value.get("algo") != "sha256" or not stored.is_file():
+                    raise HubError(400, "BadRequest", f"LFS file {value['path']}: object {value.get('oid')} was "
+                                                      "never uploaded")
+                files[value["path"]] = stored.read_bytes()
             elif key == "deletedFile":
                 deletions.append(value["path"])
             else:
-                raise HubError(400, "BadRequest", f"operation {key!r} is not supported by the test write endpoint "
-                                                  "(it answers 'regular' to preupload, so no LFS/Xet files)")
+                raise HubError(400, "BadRequest", f"operation {key!r} is not supported by the test write endpoint")
         base = resolve(repo, rev)
         if base is None:
             raise HubError(404, "RevisionNotFound", f"Invalid rev id: {rev}")
         if header.get("parentCommit") and header["parentCommit"] != base and not create_pr:
             raise HubError(412, "PreconditionFailed", f"parent commit {header['parentCommit']} is not the head of {rev}")
+        web = f"{self.server.url}/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}"
         message = header["summary"] + (f"\n\n{header['description']}" if header.get("description") else "")
         pr_url = None
         if create_pr:
             number = 1 + len(git(repo, "for-each-ref", "refs/pr/", "--format=%(refname)").split())
             ref = f"refs/pr/{number}"
-            pr_url = f"{self.server.url}/{repo_id}/discussions/{number}"
+            pr_url = f"{web}/discussions/{number}"
         elif rev.startswith("refs/"):
             ref = rev
         elif resolve(repo, f"refs/heads/{rev}"):
@@ -247,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             raise HubError(400, "BadRequest", f"revision {rev!r} is not a branch; commits go to branches or refs/pr/N")
         sha = commit_files(repo, ref, files, message, parent=base, deletions=tuple(deletions))
-        return {"commitUrl": f"{self.server.url}/{repo_id}/commit/{sha}", "commitOid": sha, "pullRequestUrl": pr_url}
+        return {"commitUrl": f"{web}/commit/{sha}", "commitOid": sha, "pullRequestUrl": pr_url}
 
     # -- plumbing ------------------------------------------------------------------------------------
     def _pin_slashed_revision(self, path: str) -> str:
@@ -268,12 +316,14 @@ class _Handler(BaseHTTPRequestHandler):
 
         One rewrite: olah's router cannot match a revision holding an encoded slash (refs%2Fpr%2F1, as the
         client sends it), so such a revision is replaced by the commit it names before forwarding.
+        Two: dataset info without a revision is asked at main (`_dataset_info_at_main`).
         """
         conn = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
         headers["Host"] = f"127.0.0.1:{self.server.upstream_port}"
         try:
-            conn.request(self.command, self._pin_slashed_revision(self.path), body=body, headers=headers)
+            conn.request(self.command, _dataset_info_at_main(self._pin_slashed_revision(self.path)), body=body,
+                         headers=headers)
             resp = conn.getresponse()
             body = resp.read()
         finally:
@@ -300,6 +350,16 @@ def _pin_slashed_revision_of(server: WriteEndpoint, path: str) -> str:
     repo = server.repo_dir(f"{unquote(match[1])}/{unquote(match[2])}")
     sha = resolve(repo, unquote(match[3])) if (repo / "HEAD").is_file() else None
     return path if sha is None else path[: match.start(3)] + sha + path[match.end(3):]
+
+
+_DATASET_INFO = re.compile(r"^/api/datasets/[^/?]+/[^/?]+(?=\?|$)")
+
+
+def _dataset_info_at_main(path: str) -> str:
+    """/api/datasets/<org>/<repo> (no revision, as `datasets.push_to_hub` asks) -> .../revision/main: the Hub
+    answers it with main's info, olah with 401 unless a revision is named."""
+    match = _DATASET_INFO.match(path)
+    return path if not match else match[0] + "/revision/main" + path[match.end():]
 
 
 def serve(port: int, mirrors: Path, upstream_port: int) -> WriteEndpoint:

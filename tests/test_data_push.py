@@ -1,0 +1,176 @@
+"""Sharing a dataset safely (medhub.data.sharing): a push of DICOM that still identifies a patient is refused,
+`deidentify_dataset` makes it pass, `allow_identifying_data=True` bypasses the check, and a de-identified
+dataset pushed with the real `datasets` client through the test write endpoint reads back through olah."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+from datasets import Dataset, DatasetDict, Features, Value
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from hub_servers import olah_server, run_client, write_endpoint  # noqa: E402,F401
+from medhub.data.dicom_feature import DICOM_STRUCT, decode_dicom_columns, dicom_value  # noqa: E402
+from medhub.data.sharing import (  # noqa: E402
+    IdentifyingDataError,
+    check_deidentified,
+    deidentify_dataset,
+    find_identifying_data,
+    push_dataset,
+)
+from medhub.errors import InputError  # noqa: E402
+from medhub.io.deidentify import find_identifying_attributes  # noqa: E402
+
+NAME, PATIENT_ID, BIRTH_DATE = "Doe^Jane", "MRN-4711", "19700101"
+
+
+def write_identified(shared_data: Path, folder: Path) -> list[Path]:
+    """The two real DICOM radiographs, copied into `folder` with a patient name, ID and birth date inserted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, source in enumerate(sorted((shared_data / "chest-xray-samples").glob("*.dcm"))):
+        ds = pydicom.dcmread(source)
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate = NAME, f"{PATIENT_ID}-{i}", BIRTH_DATE
+        ds.save_as(folder / source.name)
+        out.append(folder / source.name)
+    assert len(out) == 2
+    return out
+
+
+@pytest.fixture
+def identified_files(shared_data, tmp_path) -> list[Path]:
+    return write_identified(shared_data, tmp_path / "raw")
+
+
+def struct_dataset(files: list[Path]) -> Dataset:
+    return Dataset.from_dict({"id": [f.stem for f in files], "dicom": [dicom_value(f) for f in files]},
+                             features=Features({"id": Value("string"), "dicom": DICOM_STRUCT}))
+
+
+def header(value: dict) -> pydicom.Dataset:
+    return pydicom.dcmread(io.BytesIO(value["bytes"]), stop_before_pixels=True)
+
+
+def test_identifying_dicom_is_refused_naming_rows_files_and_attributes(identified_files):
+    with pytest.raises(IdentifyingDataError) as err:
+        check_deidentified(struct_dataset(identified_files))
+    message = str(err.value)
+    assert isinstance(err.value, InputError)
+    for i, path in enumerate(identified_files):
+        assert f"dicom[row {i}] {path}" in message
+    for attribute in ("PatientName", "PatientID", "PatientBirthDate", "PatientIdentityRemoved"):
+        assert attribute in message
+    assert "medhub.io.deidentify" in message and "allow_identifying_data=True" in message
+    assert [(f.column, f.row) for f in err.value.findings] == [("dicom", 0), ("dicom", 1)]
+
+
+def test_string_path_columns_and_splits_are_scanned(identified_files):
+    paths = Dataset.from_dict({"file": [str(f) for f in identified_files], "note": ["a", "b"]})
+    findings = find_identifying_data(DatasetDict({"train": paths, "test": struct_dataset(identified_files[:1])}))
+    assert [(f.split, f.column, f.row, f.source) for f in findings] == [
+        ("train", "file", 0, str(identified_files[0])), ("train", "file", 1, str(identified_files[1])),
+        ("test", "dicom", 0, str(identified_files[0]))]
+    assert any("PatientName" in a for a in findings[0].attributes)
+    assert find_identifying_data(Dataset.from_dict({"note": ["no dicom here", "x.png"]})) == []
+
+
+def test_deidentify_dataset_passes_the_check_with_consistent_uids(identified_files):
+    original = struct_dataset(identified_files)
+    uid_map: dict[str, str] = {}
+    clean = deidentify_dataset(original, salt="test-salt", uid_map=uid_map)
+    check_deidentified(clean)  # no error
+    assert original[0]["dicom"]["bytes"] is None  # the input is unchanged
+    a, b = header(clean[0]["dicom"]), header(clean[1]["dicom"])
+    assert find_identifying_attributes(a) == [] and str(a.PatientName) == "" == a.get("PatientBirthDate", "")
+    source = pydicom.dcmread(identified_files[0], stop_before_pixels=True)
+    assert a.StudyInstanceUID == b.StudyInstanceUID == uid_map[source.StudyInstanceUID] != source.StudyInstanceUID
+    assert clean[0]["dicom"]["path"] == f"{a.SOPInstanceUID}.dcm"  # the original name was the original UID
+    decoded = decode_dicom_columns(clean, ["dicom"])[0]["dicom"]  # pixels kept and readable
+    assert decoded.pixels.shape == (source.Rows, source.Columns)
+    # same salt and uid map -> the same UIDs again (re-linkable), a string path column becomes DICOM bytes
+    again = deidentify_dataset(Dataset.from_dict({"file": [str(identified_files[0])]}), salt="test-salt",
+                               uid_map=uid_map)
+    assert again.features["file"] == DICOM_STRUCT and header(again[0]["file"]).SOPInstanceUID == a.SOPInstanceUID
+
+
+def test_allow_identifying_data_must_be_an_explicit_bool(identified_files):
+    with pytest.raises(InputError, match="allow_identifying_data='yes'"):
+        push_dataset(struct_dataset(identified_files), "alice/never", allow_identifying_data="yes")
+
+
+@pytest.fixture(scope="module")
+def pushed(write_endpoint, shared_data, tmp_path_factory):
+    """One client process: a refused push, a bypassed push, a de-identified push and its read-back."""
+    tmp = tmp_path_factory.mktemp("data-push")
+    raw = [str(p) for p in write_identified(shared_data, tmp / "raw")]
+    clean = deidentify_dataset(struct_dataset([Path(p) for p in raw]), salt="push-salt")
+    clean.save_to_disk(str(tmp / "clean"))
+    script = f"""
+from datasets import Dataset, Features, Value, load_dataset, load_from_disk
+from medhub.data.dicom_feature import DICOM_STRUCT, dicom_value
+from medhub.data import sharing
+from medhub.io.deidentify import find_identifying_attributes
+import io, pydicom
+RAW = {raw!r}
+raw = Dataset.from_dict({{"id": ["a", "b"], "dicom": [dicom_value(p) for p in RAW]}},
+                        features=Features({{"id": Value("string"), "dicom": DICOM_STRUCT}}))
+clean = load_from_disk({str(tmp / "clean")!r})
+case("refused")(lambda: sharing.push_dataset(raw, "alice/refused").oid)
+case("bypass")(lambda: sharing.push_dataset(raw, "alice/raw", allow_identifying_data=True).oid)
+case("clean")(lambda: sharing.push_dataset(clean, "alice/clean", private=True, commit_message="Add chest X-rays").oid)
+
+def read(repo):
+    back = load_dataset(repo, split="train")
+    headers = [pydicom.dcmread(io.BytesIO(v["bytes"]), stop_before_pixels=True) for v in back["dicom"]]
+    return {{"n": len(back), "paths": [v["path"] for v in back["dicom"]],
+            "same_bytes": [b["dicom"]["bytes"] == c["dicom"]["bytes"] for b, c in zip(back, clean)],
+            "identifying": [find_identifying_attributes(h) for h in headers],
+            "names": [str(h.get("PatientName", "")) for h in headers]}}
+case("read_clean")(lambda: read("alice/clean"))
+case("read_raw")(lambda: read("alice/raw"))
+"""
+    results = run_client(script, endpoint=write_endpoint.url, hf_home=tmp / "hf",
+                         extra_env={"HF_HUB_DISABLE_XET": "1"})  # the test endpoint takes LFS, not Xet
+    return results, raw
+
+
+def outcome(results, name):
+    assert "ok" in results[name], f"{name}: {results[name]}"
+    return results[name]["ok"]
+
+
+def test_push_of_identifying_data_is_refused_before_any_upload(pushed, write_endpoint):
+    results, raw = pushed
+    refused = results["refused"]
+    assert refused["error"] == "IdentifyingDataError" and "InputError" in refused["mro"]
+    assert raw[0] in refused["message"] and "PatientName" in refused["message"]
+    assert not any("alice/refused" in call for call in write_endpoint.requests_seen)
+    assert not write_endpoint.repo_dir("alice/refused", "dataset").exists()
+
+
+def test_deidentified_dataset_pushes_and_reads_back_through_olah(pushed, write_endpoint):
+    results, _ = pushed
+    oid = outcome(results, "clean")
+    back = outcome(results, "read_clean")
+    assert back["n"] == 2 and back["same_bytes"] == [True, True]  # the de-identified bytes, bit-identical
+    assert back["identifying"] == [[], []] and back["names"] == ["", ""]
+    repo = write_endpoint.repo_dir("alice/clean", "dataset")
+    assert (repo / "HEAD").is_file()
+    assert "POST /api/datasets/alice/clean/commit/main" in write_endpoint.requests_seen
+    assert any(call.startswith("PUT /lfs-upload/") for call in write_endpoint.requests_seen)  # parquet via LFS
+    assert oid and not any("WITHOUT" in line for line in results["clean"]["log"])
+
+
+def test_allow_identifying_data_bypasses_the_check_with_a_warning(pushed):
+    results, raw = pushed
+    assert outcome(results, "bypass")
+    assert any("WITHOUT the de-identification check" in line for line in results["bypass"]["log"])
+    back = outcome(results, "read_raw")
+    # path-only values were embedded (bytes travel, the path is cut to the file name), identifying data included
+    assert back["paths"] == [Path(p).name for p in raw]
+    assert back["names"] == [NAME, NAME] and all(back["identifying"])
