@@ -5,9 +5,13 @@ from .chestxray14 import LABELS as CHESTXRAY14_LABELS
 from .dicom_feature import DICOM_STRUCT, decode_dicom, decode_dicom_columns, dicom_value
 from .loaders import load
 from .named import NAMED_DATASETS
+from .sharing import IdentifyingDataError, deidentify_dataset, push_dataset
 from .splits import LeakageError, LeakageReport, check_leakage, patient_split
 
 __all__ = [
+    "IdentifyingDataError",
+    "deidentify_dataset",
+    "push_dataset",
     "CHESTXRAY14_LABELS",
     "DICOM_STRUCT",
     "LeakageError",
