@@ -16,13 +16,14 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	HF_HUB_DISABLE_TELEMETRY=1 $(VENV)/bin/medhub demo
+	HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 $(VENV)/bin/medhub demo
 
 test: $(STAMP)
 	HF_HUB_DISABLE_TELEMETRY=1 $(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[bench]'
+	HF_HUB_DISABLE_TELEMETRY=1 $(PY) benchmarks/run.py
 
 clean-venv:
 	rm -rf $(VENV)

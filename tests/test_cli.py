@@ -9,7 +9,7 @@ from medhub.cli import main
 
 
 def test_demo_runs_every_family_on_real_scans(shared_data, tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--data", str(shared_data)]) == 0
+    assert main(["demo", "--batch", "--out", str(tmp_path), "--data", str(shared_data)]) == 0
     text = capsys.readouterr().out
     for model_id in ("chexnet-pneumonia", "resnet18-pneumonia", "vgg16-pneumonia", "unet-isbi2012",
                      "attention-unet-brats", "deepmedic-brats"):

@@ -57,23 +57,36 @@ def register_processor(config_class: type[MedPreTrainedConfig] | None, processor
             hf_logging.set_verbosity(verbosity)
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a valid value (JSON numbers must be finite)")
+
+
+def _read_json(file: Path, what: str):
+    try:
+        return json.loads(file.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
+        raise ConfigError(f"{file}: not a readable JSON {what} ({type(err).__name__}: {err})") from None
+
+
 def load_config(folder: str | os.PathLike, expected: type | None = None) -> MedPreTrainedConfig:
     """Read `folder/config.json` into the registered config class of its `model_type`."""
     from huggingface_hub.errors import StrictDataclassError
 
     file = Path(folder) / CONFIG_NAME
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{file}: not a readable JSON config ({err})") from None
+    data = _read_json(file, "config")
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a JSON object, got {type(data).__name__}")
     model_type = data.get("model_type")
-    if model_type not in CONFIG_REGISTRY:
+    if not isinstance(model_type, str) or model_type not in CONFIG_REGISTRY:
         raise ConfigError(
             f"{file}: unknown model_type {model_type!r}; medhub knows {sorted(CONFIG_REGISTRY)}"
         )
     config_class = CONFIG_REGISTRY[model_type]
+    for key in ("dtype", "torch_dtype"):
+        value = data.get(key)
+        if value is not None and not (isinstance(value, str) and (value == "auto" or isinstance(
+                getattr(__import__("torch"), value, None), __import__("torch").dtype))):
+            raise ConfigError(f"{file}: {key}={value!r} is not a torch dtype name (e.g. 'float32')")
     if expected is not None and expected is not MedPreTrainedConfig and not issubclass(config_class, expected):
         raise ConfigError(f"{file}: model_type {model_type!r} is a {config_class.__name__}, not a {expected.__name__}")
     try:
@@ -88,12 +101,9 @@ def load_config(folder: str | os.PathLike, expected: type | None = None) -> MedP
 
 def load_image_processor(folder: str | os.PathLike):
     file = Path(folder) / PROCESSOR_NAME
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{file}: not a readable JSON processor config ({err})") from None
+    data = _read_json(file, "processor config")
     name = data.get("image_processor_type") if isinstance(data, dict) else None
-    if name not in PROCESSOR_REGISTRY:
+    if not isinstance(name, str) or name not in PROCESSOR_REGISTRY:
         raise ConfigError(f"{file}: unknown image_processor_type {name!r}; medhub knows {sorted(PROCESSOR_REGISTRY)}")
     try:
         return PROCESSOR_REGISTRY[name].from_dict(data)

@@ -1,8 +1,10 @@
 """The `medhub` command line.
 
-  medhub demo                      the main job: load every model family and run it on real scans
+  medhub demo [--batch]            the main job: serve every zoo model in one Gradio app (--batch: run once, exit)
   medhub convert SRC OUT --arch A  convert a published .pth checkpoint into a medhub folder
   medhub zoo list                  the local model zoo
+  medhub zoo build NAME            train a zoo checkpoint from recipes/zoo/NAME.yaml, store and evaluate it
+  medhub zoo push --org ORG        publish every present zoo folder to the Hub
   medhub info MODEL                a model's config, parameter count and source
   medhub cards                     regenerate the architecture cards in model_cards/
   medhub train RECIPE.yaml         fine-tune through the transformers Trainer (see recipes/)
@@ -21,7 +23,7 @@ from .errors import MedhubError
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(out_dir=args.out, data_dir=args.data)
+    return run_demo(out_dir=args.out, data_dir=args.data, host=args.host, port=args.port, batch=args.batch)
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -38,6 +40,24 @@ def _cmd_zoo(args: argparse.Namespace) -> int:
 
     if args.zoo_command == "list":
         print(format_table())
+        return 0
+    if args.zoo_command == "build":
+        import json
+
+        from .zoo_build import build
+
+        if not args.name:
+            raise SystemExit("medhub zoo build: expected a NAME (a recipes/zoo/NAME.yaml)")
+        summary = build(args.name, data_dir=args.data, out_dir=args.out, max_steps=args.max_steps)
+        print(json.dumps(summary, indent=2))
+        return 0
+    if args.zoo_command == "push":
+        from .zoo_build import push
+
+        if not args.org:
+            raise SystemExit("medhub zoo push: expected --org ORG")
+        for repo in push(args.org, token=args.token, names=[args.name] if args.name else None):
+            print(f"pushed {repo}")
         return 0
     raise SystemExit(f"unknown zoo command {args.zoo_command!r}")
 
@@ -65,9 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medhub", description="medhub: medical imaging CNNs on the Hugging Face Hub")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="the main job: run every model family on real scans from ../shared/data")
+    demo = sub.add_parser("demo", help="the main job: serve every zoo model in one Gradio app on 127.0.0.1:7860 "
+                                       "(--batch: run them once on real scans and exit)")
     demo.add_argument("--out", default="out/demo", help="folder for the pictures (default: out/demo)")
     demo.add_argument("--data", default=None, help="data folder (default: $MEDHUB_DATA_DIR or ../shared/data)")
+    demo.add_argument("--host", default="127.0.0.1", help="address to serve the app on (default: 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=7860, help="port to serve the app on (default: 7860)")
+    demo.add_argument("--batch", action="store_true",
+                      help="run every model once on real scans, write pictures to --out and exit instead of serving")
     demo.set_defaults(func=_cmd_demo)
 
     convert = sub.add_parser("convert", help="convert a published PyTorch checkpoint into a medhub model folder")
@@ -79,7 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(func=_cmd_convert)
 
     zoo = sub.add_parser("zoo", help="the local model zoo")
-    zoo.add_argument("zoo_command", choices=["list"])
+    zoo.add_argument("zoo_command", choices=["list", "build", "push"])
+    zoo.add_argument("name", nargs="?", default=None, help="build: the zoo id (recipes/zoo/NAME.yaml); push: only this id")
+    zoo.add_argument("--data", default=None, help="build: data folder (default: $MEDHUB_DATA_DIR or ../shared/data)")
+    zoo.add_argument("--out", default=None, help="build: output folder (default: model_zoo/NAME)")
+    zoo.add_argument("--max-steps", type=int, default=None, help="build: override training.max_steps (smoke tests)")
+    zoo.add_argument("--org", default=None, help="push: the Hub organisation or user to publish under")
+    zoo.add_argument("--token", default=None, help="push: a Hub token (default: the logged-in one)")
     zoo.set_defaults(func=_cmd_zoo)
 
     from .commands import add_evaluate_parser, add_train_parser

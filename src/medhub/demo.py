@@ -1,4 +1,12 @@
-"""`medhub demo`, the main job: every model family run on real scans from ../shared/data.
+"""`medhub demo`, the main job: a browser demo of every model family, served offline on 127.0.0.1:7860.
+
+`run_demo()` serves `medhub.spaces.build_app()`: one tab per zoo model, each loaded with
+`MedModel.from_pretrained("medhub/<id>")` (HF_HUB_OFFLINE=1 unless set: the local zoo is the embedded default);
+a model not in the zoo yet runs with random weights under a prominent "untrained" banner. Examples come from
+../shared/data (or MEDHUB_EXAMPLES_DIR / --data) when present.
+
+`run_batch_demo()` (`run_demo(batch=True)`) is the non-interactive variant: every model family run on real
+scans from ../shared/data, pictures written to a folder.
 
 For each zoo id, the model is loaded with `MedModel.from_pretrained("medhub/<id>")` (Hub, then the local zoo).
 An id that no source has yet is built from its family's reference configuration with random weights, and the
@@ -11,6 +19,7 @@ whole demo finishes in about two minutes on 2 CPU cores.
 from __future__ import annotations
 
 import csv
+import os
 import time
 from pathlib import Path
 
@@ -20,21 +29,13 @@ import torch
 from .errors import ModelNotFoundError
 from .shared_data import data_dir as default_data_dir
 
-BINARY = {"id2label": {0: "normal", 1: "pneumonia"}}
 
 
 def reference_configs() -> dict:
-    from . import (AttentionUNetConfig, CheXNetConfig, DeepMedicConfig, ResNetConfig, UNetConfig, VGGConfig)
+    """zoo id -> the family's reference configuration (random weights stand in until the zoo has the id)."""
+    from .spaces.common import ZOO, reference_config
 
-    volumes = {"in_channels": 2, "channel_names": ["flair", "t1c"], "num_labels": 5}
-    return {
-        "chexnet-pneumonia": CheXNetConfig(in_channels=1, problem_type="single_label_classification", **BINARY),
-        "resnet18-pneumonia": ResNetConfig(depth=18, in_channels=1, **BINARY),
-        "vgg16-pneumonia": VGGConfig(depth=16, in_channels=1, classifier_type="gap", **BINARY),
-        "unet-isbi2012": UNetConfig(base_width=32, padding="same", norm="batch"),
-        "attention-unet-brats": AttentionUNetConfig(spatial_dims=3, **volumes),
-        "deepmedic-brats": DeepMedicConfig.released(),
-    }
+    return {model_id: reference_config(model_id) for model_id in ZOO}
 
 
 def _load(model_id: str, fallback):
@@ -92,7 +93,33 @@ def _summary(model, report, out: Path) -> str:
                      for name in report.predicted)
 
 
-def run_demo(out_dir: str | Path = "out/demo", data_dir: str | Path | None = None) -> int:
+def run_demo(out_dir: str | Path | None = None, data_dir: str | Path | None = None, host: str = "127.0.0.1",
+             port: int = 7860, batch: bool = False, models: list[str] | None = None) -> int:
+    """Serve every model in one app (tabs) on host:port until interrupted; batch=True: `run_batch_demo`."""
+    if batch:
+        return run_batch_demo(out_dir or "out/demo", data_dir)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if data_dir:
+        os.environ["MEDHUB_EXAMPLES_DIR"] = str(data_dir)
+    from .spaces import build_app, launch
+    from .spaces.common import examples_dir, load_model
+
+    folder = examples_dir()
+    print(f"medhub demo: loading models (examples: {folder or 'none - ../shared/data not found'})")
+    loaded = {}
+    for model_id in models or list(reference_configs()):
+        loaded[model_id] = load_model(model_id)
+        state = "trained" if loaded[model_id].trained else "UNTRAINED (random weights: outputs are meaningless)"
+        print(f"  medhub/{model_id}: {state}; {loaded[model_id].source}")
+    app = build_app(list(loaded), folder, models=loaded)
+    print(f"medhub demo: serving http://{host}:{port} (Ctrl-C to stop). Research use only, not a medical device.")
+    launch(app, host=host, port=port, examples_folder=folder, quiet=True)
+    return 0
+
+
+def run_batch_demo(out_dir: str | Path = "out/demo", data_dir: str | Path | None = None) -> int:
+    """Every model family on real scans from ../shared/data, pictures and predictions written to `out_dir`."""
     from .predict import predict_paths
 
     data = Path(data_dir) if data_dir else default_data_dir()

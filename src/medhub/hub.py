@@ -269,10 +269,18 @@ def check_safetensors_file(file: Path, max_header: int = 100 * 1024 * 1024) -> d
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
         data_size = size - 8 - n
+        spans = []
         for name, meta in header.items():
             if name == "__metadata__":
+                if meta is not None and not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
+                    raise ValueError("__metadata__ is not a mapping of strings")
                 continue
+            if not isinstance(meta, dict) or set(meta) != {"dtype", "shape", "data_offsets"}:
+                raise ValueError(f"tensor {name!r}: expected exactly dtype, shape and data_offsets, got {meta!r:.100}")
             start, end = meta["data_offsets"]
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in [start, end, *meta["shape"]]):
+                raise ValueError(f"tensor {name!r}: offsets and shape must be non-negative integers")
+            spans.append((start, end, name))
             count = 1
             for d in meta["shape"]:
                 count *= int(d)
@@ -283,9 +291,54 @@ def check_safetensors_file(file: Path, max_header: int = 100 * 1024 * 1024) -> d
                     f"tensor {name!r} spans bytes {start}..{end} but the data area has {data_size} bytes "
                     f"and dtype/shape need {count * itemsize[meta['dtype']]} (truncated or corrupt)"
                 )
+        covered = 0
+        for start, end, name in sorted(spans):
+            if start != covered:
+                raise ValueError(f"tensor {name!r} starts at byte {start}, expected {covered} (overlap or gap)")
+            covered = end
+        if covered != data_size:
+            raise ValueError(f"the tensors cover {covered} bytes of a {data_size}-byte data area (extra or missing data)")
+        _check_finite(fh_path=file, header=header, data_start=8 + n)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError, struct.error) as err:
         raise CorruptWeightsError(f"{file}: not a valid safetensors file: {err}") from None
     return header
+
+
+def _check_finite(fh_path: Path, header: dict, data_start: int) -> None:
+    """Refuse NaN/Inf in floating-point tensors: a flipped exponent bit must not load as a silent garbage weight."""
+    import numpy as np
+
+    kinds = {"F64": np.float64, "F32": np.float32, "F16": np.float16}
+    raw = np.memmap(fh_path, dtype=np.uint8, mode="r")
+    # Fast pass: one sum per contiguous run of same-dtype tensors. NaN and Inf propagate through a sum, so a
+    # finite sum proves the run finite; a non-finite sum (or a sum that overflowed) falls back to the exact
+    # per-tensor check below, which names the tensor.
+    runs: list[list] = []  # [dtype, start, end]
+    for meta in sorted((m for k, m in header.items() if k != "__metadata__"), key=lambda m: m["data_offsets"][0]):
+        start, end = meta["data_offsets"]
+        if meta["dtype"] not in kinds:
+            continue
+        if runs and runs[-1][0] == meta["dtype"] and runs[-1][2] == start:
+            runs[-1][2] = end
+        else:
+            runs.append([meta["dtype"], start, end])
+    floats_ok = all(
+        np.isfinite(np.add.reduce(raw[data_start + a:data_start + b].view(np.dtype(kinds[d]).newbyteorder("<")),
+                                  dtype=np.float64 if d == "F64" else np.float32))
+        for d, a, b in runs)
+    for name, meta in header.items():
+        if name == "__metadata__" or (floats_ok and meta["dtype"] in kinds):
+            continue
+        if meta["dtype"] not in (*kinds, "BF16"):
+            continue
+        start, end = meta["data_offsets"]
+        chunk = raw[data_start + start:data_start + end]
+        if meta["dtype"] == "BF16":  # exponent all ones = Inf/NaN
+            bad = ((chunk.view("<u2") & 0x7F80) == 0x7F80).any()
+        else:
+            bad = not np.isfinite(chunk.view(np.dtype(kinds[meta["dtype"]]).newbyteorder("<"))).all()
+        if bad:
+            raise ValueError(f"tensor {name!r} holds NaN or Inf values")
 
 
 def upload_folder(

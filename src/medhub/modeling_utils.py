@@ -123,9 +123,13 @@ class MedPreTrainedModel(PreTrainedModel):
             from .auto import load_config
 
             config = load_config(resolved.path, expected=cls.config_class)
-        model, info = super().from_pretrained(
-            str(resolved.path), *model_args, config=config, output_loading_info=True, **kwargs
-        )
+        loaded = None if model_args else _fast_load(cls, config, resolved.path, kwargs)
+        if loaded is not None:
+            model, info = loaded
+        else:
+            model, info = super().from_pretrained(
+                str(resolved.path), *model_args, config=config, output_loading_info=True, **kwargs
+            )
         # A backbone class (AutoModel) may load a task checkpoint: the head's keys are then legitimately unused.
         from .auto import MODEL_REGISTRY
 
@@ -165,6 +169,41 @@ class MedPreTrainedModel(PreTrainedModel):
             return upload_folder(Path(tmp), repo_id, private=private, token=token,
                                  commit_message=commit_message or f"Upload {type(self).__name__} with medhub",
                                  revision=revision, create_pr=create_pr)
+
+
+_FAST_LOAD_KWARGS = {"use_safetensors", "dtype", "torch_dtype", "ignore_mismatched_sizes"}
+
+
+def _fast_load(cls, config, folder: Path, kwargs: dict):
+    """(model, loading info) for the common case, or None to let transformers' loader handle it.
+
+    The common case: one `model.safetensors` whose keys and shapes are exactly the model's, loaded in float32
+    with no other loading option. The model is built without weight initialisation (every tensor is then
+    overwritten by the strict `load_state_dict`) and the file is read once with `safetensors.torch.load_file`.
+    transformers' generic loader builds one regex per key (the `re` cache holds 512, so a 727-key DenseNet
+    recompiles them all on every load) and initialises every module before overwriting it: ~6x the bare load
+    (benchmarks/RESULTS.md, loading row). Anything else (sharded weights, other dtypes, device maps, prefixed
+    keys of a backbone/task checkpoint, missing or mismatched keys) goes through transformers, which also
+    produces the detailed error report.
+    """
+    dtype = kwargs.get("dtype") if kwargs.get("dtype") is not None else kwargs.get("torch_dtype")
+    if set(kwargs) - _FAST_LOAD_KWARGS or dtype not in (None, torch.float32, "float32"):
+        return None
+    file = Path(folder) / "model.safetensors"
+    if not file.is_file() or (Path(folder) / "model.safetensors.index.json").exists():
+        return None
+    from safetensors.torch import load_file
+    from transformers.initialization import no_init_weights
+
+    state = load_file(str(file))
+    with no_init_weights():
+        model = cls(config)
+    expected = model.state_dict()
+    if set(state) != set(expected) or any(state[k].shape != v.shape for k, v in expected.items()):
+        return None
+    model.load_state_dict(state, strict=True)
+    model.config.dtype = torch.float32
+    return model, {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
 
 
 def _raise_on_bad_loading(folder: Path, info: dict) -> None:

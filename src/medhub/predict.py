@@ -418,6 +418,27 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
     return path
 
 
+def remove_stale_temporaries(out_dir: Path) -> list[Path]:
+    """Delete temporary files left in `out_dir` by a killed run (their process is gone); return them."""
+    removed = []
+    for tmp in out_dir.glob(f"{TMP_PREFIX}*"):
+        pid = tmp.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def save_png(array: np.ndarray, path: Path) -> Path:
     return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 
@@ -493,6 +514,7 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
     kind, dims = model_kind(model), spatial_dims(model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out_dir)
     table = PredictionTable(out_dir / CSV_NAME, model.config.labels, overwrite) if kind == "classifier" else None
     options = dict(batch_size=batch_size, tta=tta, roi_size=roi_size, overlap=overlap, device=device)
     report = PredictionReport()

@@ -75,6 +75,11 @@ def evaluate_command(model_id: str, data: str, split: str = "validation", recipe
                                             "options": dict(info.get("data_options") or {}),
                                             "collator": dict(info.get("preprocessing") or {})}})
     recipe.data["shuffle_before_limit"] = False
+    from ..training.evaluate_brats import evaluate_volumes, uses_volumes
+
+    if uses_volumes(recipe.data, info):  # 3D patch-trained models: whole volumes, BraTS region Dice
+        data_section = recipe.data if recipe.data.get("patches") else {**recipe.data, "patches": info["patches"]}
+        return evaluate_volumes(model, data_section, split, dataset_name=data, batch_size=batch_size, limit=limit)
     collator = make_collator(model, recipe)
     dataset = load_split(recipe.data, split)
     source = None

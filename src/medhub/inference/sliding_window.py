@@ -80,13 +80,19 @@ def sliding_window_inference(
     batch_size: int = 4,
     device: torch.device | str | None = None,
     progress: bool = False,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Predict logits for a whole (N, C, *spatial) image with a model trained on `roi_size` patches.
 
     `model_fn` maps a batch of windows (B, C, *roi_size) to logits (B, C_out, *roi_size). Windows are moved to
     `device` (default: the image's), where the output buffer also lives; the result (N, C_out, *spatial) is
     returned there, accumulated in float32 (or the model's dtype if wider).
+    precision: "fp32" (exact) or "bf16": `model_fn` runs under bfloat16 autocast (an explicit speed/accuracy
+    trade; blending and accumulation stay float32). See `medhub.acceleration` for the exact fast path.
     """
+    from ..acceleration import check_precision, precision_context
+
+    check_precision(precision)
     image = check_image(image)
     n_spatial = image.ndim - 2
     roi = as_spatial_tuple(roi_size, n_spatial, "roi_size")
@@ -114,7 +120,10 @@ def sliding_window_inference(
         for start in tqdm(batches, desc="sliding window", disable=not progress):
             batch = jobs[start : start + batch_size]
             x = torch.stack([padded[(n, slice(None), *w)] for n, w in batch]).to(device, non_blocking=True)
-            pred = model_fn(x)
+            with precision_context(precision, device.type):
+                pred = model_fn(x)
+            if precision != "fp32":
+                pred = pred.float()
             check_output(pred, len(batch), roi, "model_fn must keep the window's spatial size ('same' padding)")
             if output is None:  # accumulate in at least float32, even for half-precision models
                 dtype = torch.promote_types(pred.dtype, torch.float32)

@@ -85,11 +85,24 @@ def _dcmread(path: Path, stop_before_pixels: bool = False) -> pydicom.Dataset:
 
 
 def _decode(ds: pydicom.Dataset, path: Path) -> np.ndarray:
+    pixels = _decode_unchecked(ds, path)
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    frames, samples = int(ds.get("NumberOfFrames", 1) or 1), int(ds.get("SamplesPerPixel", 1) or 1)
+    declared = ((frames,) if frames > 1 else ()) + (rows, cols) + ((samples,) if samples > 1 else ())
+    if pixels.shape != declared:
+        raise InputError(f"{path}: decoded pixel data has shape {pixels.shape} but the header declares {declared} "
+                         "(NumberOfFrames, Rows, Columns, SamplesPerPixel); corrupt or inconsistent file")
+    return pixels
+
+
+def _decode_unchecked(ds: pydicom.Dataset, path: Path) -> np.ndarray:
     if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         if "SOPClassUID" not in ds:
             raise InputError(f"{path}: not a valid DICOM image (no SOP Class UID, no pixel data); corrupt or not an image")
-        raise InputError(f"{path}: the DICOM file has no pixel data (SOP class: {ds.SOPClassUID.name}); expected an image")
+        raise InputError(f"{path}: the DICOM file has no pixel data (SOP class: {ds.SOPClassUID}); expected an image")
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax is not None and not syntax.is_transfer_syntax:
+        raise InputError(f"{path}: TransferSyntaxUID {syntax} is not a DICOM transfer syntax")
     if syntax is not None and syntax.is_compressed:
         from pydicom.pixels import get_decoder
 
@@ -119,6 +132,19 @@ def _first(value: Any) -> float | None:
 
 
 def read_dicom(path: str | Path) -> DicomImage:
+    """Read one DICOM image file (a radiograph, a slice, multi-frame) with its display metadata.
+
+    Any malformed attribute (a value of the wrong type, a corrupt element found while parsing lazily)
+    raises `InputError` naming the file, never a pydicom/numpy exception."""
+    try:
+        return _read_dicom(path)
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - pydicom parses elements lazily: any access may fail
+        raise InputError(f"{path}: malformed DICOM file ({type(err).__name__}: {' '.join(str(err).split())[:300]})") from None
+
+
+def _read_dicom(path: str | Path) -> DicomImage:
     """Read one DICOM file (radiograph, single slice or multi-frame) with its display metadata."""
     path = Path(path)
     ds = _dcmread(path)
@@ -127,6 +153,9 @@ def read_dicom(path: str | Path) -> DicomImage:
     if not np.isfinite(pixels).all():
         raise InputError(f"{path}: {int((~np.isfinite(pixels)).sum())} non-finite pixel(s) (NaN or Inf)")
     spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    window = (_first(ds.get("WindowCenter")), _first(ds.get("WindowWidth")))
+    if any(v is not None and not np.isfinite(v) for v in window):
+        raise InputError(f"{path}: WindowCenter/WindowWidth {window} are not finite numbers")
     return DicomImage(
         pixels=pixels,
         photometric_interpretation=str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
@@ -162,6 +191,19 @@ def _series_files(folder_or_files: str | Path | list) -> list[Path]:
 
 
 def read_dicom_series(folder_or_files: str | Path | list) -> Volume:
+    """Read the slices of one DICOM series (a folder, or a list of files) into a `Volume` in RAS+.
+
+    See `_read_dicom_series`; a malformed attribute in any slice raises `InputError` naming the series."""
+    try:
+        return _read_dicom_series(folder_or_files)
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - pydicom parses elements lazily: any access may fail
+        where = folder_or_files if isinstance(folder_or_files, (str, Path)) else "the list of files"
+        raise InputError(f"{where}: malformed DICOM slice ({type(err).__name__}: {' '.join(str(err).split())[:300]})") from None
+
+
+def _read_dicom_series(folder_or_files: str | Path | list) -> Volume:
     """Read the slices of one DICOM series (a folder, or a list of files) into a `Volume` in RAS+.
 
     Ordering: slices are sorted by ImagePositionPatient projected on the slice normal (the cross product of
@@ -222,6 +264,9 @@ def read_dicom_series(folder_or_files: str | Path | list) -> Volume:
     lps[:3, 3] = origin
     affine = LPS_TO_RAS @ lps
     spacing = (spacing_rc[1], spacing_rc[0], float(np.linalg.norm(step)))
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12 or not min(spacing) > 0:
+        raise InputError(f"{first_path}: ImageOrientationPatient/PixelSpacing/slice positions give a singular or "
+                         f"non-finite geometry (spacing {spacing}); expected orthogonal unit directions and positive spacing")
     source = str(folder_or_files) if isinstance(folder_or_files, (str, Path)) else str(first_path.parent)
     return Volume(array, affine, spacing, source, first)
 

@@ -51,7 +51,7 @@ def read_image(path: str | Path) -> RasterImage:
             elif mode == "CMYK" or mode == "YCbCr":
                 image = image.convert("RGB")
             pixels = np.array(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, MemoryError) as err:
         raise InputError(f"{path}: not a readable PNG/JPEG image ({type(err).__name__}: {err})") from None
     bits = _MODE_BITS.get(mode, 8)
     if mode == "I":  # 16-bit PNGs opened as 32-bit ints: keep them 16-bit when the values fit

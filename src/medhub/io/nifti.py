@@ -35,7 +35,12 @@ def read_nifti(path: str | Path) -> Volume:
     if not np.isfinite(array).all():
         raise InputError(f"{path}: {int((~np.isfinite(array)).sum())} non-finite voxel(s) (NaN or Inf)")
     zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
-    return Volume(array, image.affine, zooms, str(path), image.header)
+    if len(zooms) != 3 or not all(np.isfinite(z) and z > 0 for z in zooms):
+        raise InputError(f"{path}: voxel size (pixdim) {zooms} is not three positive finite numbers")
+    affine = np.asarray(image.affine, dtype=np.float64)
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise InputError(f"{path}: the header's affine (sform/qform) is singular or not finite: {affine.round(4).tolist()}")
+    return Volume(array, affine, zooms, str(path), image.header)
 
 
 def is_nifti_name(path: str | Path) -> bool:

@@ -77,7 +77,14 @@ def reorient(volume: Volume, axcodes: str | tuple[str, ...], name: str = "volume
     target = parse_axcodes(axcodes)
     if target is None:
         raise InputError(f"{name}: axcodes {axcodes!r} are not three distinct axes such as 'RAS' or 'LPS'")
-    current = nio.io_orientation(volume.affine)
+    try:
+        current = nio.io_orientation(volume.affine)
+    except (ValueError, np.linalg.LinAlgError) as err:
+        raise InputError(f"{volume.source or name}: cannot find the axis directions of the affine "
+                         f"{np.asarray(volume.affine).round(4).tolist()} ({err})") from None
+    if np.isnan(current).any():
+        raise InputError(f"{volume.source or name}: the affine {np.asarray(volume.affine).round(4).tolist()} has a "
+                         "degenerate axis; cannot reorient")
     wanted = nio.axcodes2ornt(target)
     transform = nio.ornt_transform(current, wanted)
     array = nio.apply_orientation(volume.array, transform)

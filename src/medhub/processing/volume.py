@@ -35,6 +35,7 @@ from ..io.volume import parse_axcodes
 from .base import MedImageProcessor
 
 INTENSITY_MODES = ("none", "zscore", "ct_window")
+MAX_RESAMPLED_VOXELS = 1024**3  # a resampled channel larger than this is refused (absurd header spacing)
 ZSCORE_REGIONS = ("nonzero", "whole", "mask")
 
 
@@ -92,7 +93,12 @@ class VolumeImageProcessor(MedImageProcessor):
             step = np.asarray(self.target_spacing) / np.asarray(volume.spacing)  # output step in input voxels
             if not np.allclose(step, 1.0, atol=1e-6):
                 # New grid: same first voxel centre, exact target spacing, staying inside the input's extent.
-                shape = np.floor((np.asarray(volume.shape) - 1) / step + 1e-6).astype(int) + 1
+                shape = np.floor((np.asarray(volume.shape) - 1) / step + 1e-6) + 1
+                if not np.isfinite(shape).all() or float(np.prod(shape)) > MAX_RESAMPLED_VOXELS:
+                    raise InputError(f"{volume.source}: resampling spacing {tuple(volume.spacing)} mm to "
+                                     f"{tuple(self.target_spacing)} mm gives {shape.tolist()} voxels (more than "
+                                     f"{MAX_RESAMPLED_VOXELS}); check the file's voxel size")
+                shape = shape.astype(int)
                 array = ndimage.affine_transform(volume.array, step, offset=0.0, output_shape=tuple(shape),
                                                  order=order, mode="nearest")
                 affine = volume.affine @ np.diag([*step, 1.0])
@@ -111,12 +117,14 @@ class VolumeImageProcessor(MedImageProcessor):
             raise InputError(f"{name}: zscore_region='mask' needs a mask volume passed as processor(..., mask=...)")
         if region.sum() < 2:
             raise InputError(f"{name}: the z-score region ({self.zscore_region}) has fewer than 2 voxels")
-        values = x[region]
+        values = x[region].astype(np.float64)  # float64: float32 sums of large intensities overflow
         std = float(values.std())
         if std == 0:
             raise InputError(f"{name}: constant intensity inside the z-score region; cannot divide by a zero std")
         out = np.zeros_like(x, dtype=np.float32)
         out[region] = (values - values.mean()) / std
+        if not np.isfinite(std) or not np.isfinite(out).all():
+            raise InputError(f"{name}: z-score is not finite (intensities up to {float(np.abs(values).max()):.3g})")
         return out
 
     # -- inputs --------------------------------------------------------------------------------------------
@@ -163,7 +171,8 @@ class VolumeImageProcessor(MedImageProcessor):
         arrays = []
         for name, v in zip(self.channel_names, volumes):
             x = (v.array if isinstance(v, Volume) else v).astype(np.float32)
-            arrays.append(self._intensity(x, mask_array, f"{where} channel {name!r}"))
+            source = f" ({v.source})" if isinstance(v, Volume) and v.source else ""
+            arrays.append(self._intensity(x, mask_array, f"{where} channel {name!r}{source}"))
         label_array = None
         if labels is not None:
             label_array = np.rint(self._aux(labels, shape, where, "labels")).astype(np.int64)

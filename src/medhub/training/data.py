@@ -31,6 +31,10 @@ def load_split(data: dict[str, Any], split: str, seed: int = 0, train: bool = Fa
     if not name:
         raise ConfigError("recipe data: expected `name` (a medhub.data name) or `path` (a folder)")
     split = SPLIT_ALIASES.get(split, split)
+    if data.get("patches"):  # 3D: patches drawn from whole volumes (see training/patches3d.py)
+        from .patches3d import load_patch_split
+
+        return load_patch_split(data, split, seed=seed, train=train)
     dataset = _load(str(name), split, dict(data.get("options") or {}))
     limit = data.get("limit_train" if train else "limit_eval")
     if limit is not None:

@@ -2,7 +2,10 @@
 
 - classification: AUROC (mean over classes for multi-label / multi-class), accuracy and F1 at a threshold
   (0.5 by default, or one chosen on the *validation* split with `choose_threshold` and then applied as is);
-- segmentation: Dice per class (`dice_<label>`) and the mean over the foreground classes (`mean_dice`).
+- segmentation: Dice per class (`dice_<label>`) and the mean over the foreground classes (`mean_dice`); for
+  2D two-class maps (membrane / cell, as ISBI 2012) `evaluate_model` adds the challenge's `pixel_error` and
+  foreground-restricted `rand_error` (mean over images). Models whose `weights_info["inference"]` names a
+  `roi_size` are evaluated on whole images with sliding-window inference (Gaussian blending).
 
 `task_metrics` is the one function both `Trainer`'s `compute_metrics` and `evaluate_model` call, so the
 numbers of training logs, model cards and `medhub evaluate` come from the same code. `card_metrics` turns a
@@ -26,7 +29,8 @@ SEGMENTATION = "image-segmentation"
 CLASSIFICATION = "image-classification"
 
 # metric name -> the Hub's metric `type` id (https://hf.co/metrics)
-METRIC_TYPES = {"auroc": "roc_auc", "accuracy": "accuracy", "f1": "f1", "dice": "dice", "threshold": "threshold"}
+METRIC_TYPES = {"auroc": "roc_auc", "accuracy": "accuracy", "f1": "f1", "dice": "dice", "threshold": "threshold",
+                "pixel": "pixel_error", "rand": "rand_error"}
 
 
 def task_of(model) -> str:
@@ -85,6 +89,15 @@ def segmentation_metrics(pred, labels, names: list[str]) -> dict[str, float]:
     return out
 
 
+def isbi_metrics(pred, labels) -> dict[str, float]:
+    """ISBI 2012 pixel error and foreground-restricted Rand error (class 1 = cell interior), mean over images."""
+    pred = np.asarray(pred)
+    target = crop_to_output(torch.as_tensor(np.asarray(labels)), tuple(pred.shape[1:])).numpy()
+    pixel = [M.pixel_error(p.astype(np.float32), t.astype(np.float32)) for p, t in zip(pred, target)]
+    rand = [M.foreground_restricted_rand_error(p.astype(np.float32), t.astype(np.float32)) for p, t in zip(pred, target)]
+    return {"pixel_error": float(np.mean(pixel)), "rand_error": float(np.nanmean(rand))}
+
+
 def task_metrics(task: str, config, predictions, labels, threshold=0.5) -> dict[str, float]:
     names = label_names(config)
     if task == SEGMENTATION:
@@ -121,13 +134,22 @@ def predict(model, dataset, collator: Callable, batch_size: int = 8) -> tuple[np
     model.eval()
     device = next(model.parameters()).device
     segment = task_of(model) == SEGMENTATION
+    window = (getattr(model.config, "weights_info", None) or {}).get("inference") if segment else None
     preds, targets = [], []
     for start in range(0, len(dataset), batch_size):
         rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         batch = collator(rows)
         if "labels" not in batch:
             raise InputError(f"evaluation data row {start}: no labels; evaluation needs a labelled split")
-        logits = model(pixel_values=batch["pixel_values"].to(device)).logits.float().cpu()
+        if window and window.get("roi_size"):  # whole images, window by window (see module docstring)
+            from ..inference import sliding_window_inference
+
+            logits = sliding_window_inference(lambda x: model(pixel_values=x).logits.float(),
+                                              batch["pixel_values"].to(device), window["roi_size"],
+                                              overlap=float(window.get("overlap", 0.5)),
+                                              batch_size=int(window.get("batch_size", 4))).cpu()
+        else:
+            logits = model(pixel_values=batch["pixel_values"].to(device)).logits.float().cpu()
         preds.append(logits.argmax(1) if segment else logits)
         targets.append(batch["labels"])
     return torch.cat(preds).numpy(), torch.cat(targets).numpy()
@@ -165,6 +187,8 @@ def evaluate_model(model, dataset, collator: Callable, *, split: str = "validati
     task = task_of(model)
     preds, labels = predict(model, dataset, collator, batch_size)
     metrics = task_metrics(task, model.config, preds, labels, threshold)
+    if task == SEGMENTATION and model.config.num_labels == 2 and np.ndim(preds) == 3:
+        metrics.update(isbi_metrics(preds, labels))
     if task == CLASSIFICATION and np.ndim(threshold) == 0:
         metrics["threshold"] = float(threshold)
     return EvaluationResult(metrics=metrics, split=split, dataset=dataset_name, num_examples=len(dataset),

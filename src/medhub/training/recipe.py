@@ -29,7 +29,7 @@ from ..errors import ConfigError
 SECTIONS = ("name", "seed", "model", "data", "training", "evaluation")
 MODEL_KEYS = ("type", "config", "pretrained", "revision")
 DATA_KEYS = ("name", "path", "options", "train_split", "eval_split", "limit_train", "limit_eval", "shuffle_before_limit",
-             "crop", "transforms", "collator")
+             "crop", "transforms", "collator", "patches")
 COLLATOR_KEYS = ("rescale_factor", "mean", "std", "label_values", "multi_label", "resize")
 EVALUATION_KEYS = ("metric", "greater_is_better", "threshold", "threshold_criterion", "early_stopping_patience",
                    "early_stopping_threshold", "batch_size")

@@ -13,6 +13,8 @@ whose `weights_info` records the measured validation metrics, the hyper-paramete
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,69 @@ class TrainResult:
     threshold: Any = None
 
 
+STAGING_DIR = ".medhub-tmp-checkpoint"  # where a checkpoint is written before it is renamed into place
+
+
+class MedTrainer(Trainer):
+    """`transformers.Trainer` whose checkpoints appear atomically (crash-safe work).
+
+    transformers writes `checkpoint-N/` file by file: a run killed while saving leaves a half-written folder
+    that `--resume` would pick. Here each checkpoint is written under `<output_dir>/.medhub-tmp-checkpoint/`
+    and renamed to `checkpoint-N` only when complete (a rename within one filesystem is atomic), so
+    `checkpoint-N` either exists whole or not at all; a leftover staging folder is removed on the next save.
+    """
+
+    def _save_checkpoint(self, model, trial) -> None:
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+
+        run_dir = self._get_output_dir(trial=trial)
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        staging = os.path.join(run_dir, STAGING_DIR)
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        self._get_output_dir = lambda trial=None: staging  # transformers saves into <staging>/checkpoint-N
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            del self._get_output_dir
+        final = os.path.join(run_dir, name)
+        if self.state.best_model_checkpoint and self.state.best_model_checkpoint.startswith(staging):
+            self.state.best_model_checkpoint = os.path.join(run_dir, os.path.basename(self.state.best_model_checkpoint))
+        if self.args.should_save:
+            written = os.path.join(staging, name)
+            self.state.save_to_json(os.path.join(written, "trainer_state.json"))  # with the final paths
+            _fsync_tree(written)
+            if os.path.isdir(final):  # a checkpoint of the same step from an earlier, interrupted run
+                shutil.rmtree(final)
+            os.replace(written, final)
+            shutil.rmtree(staging, ignore_errors=True)
+            rotate_checkpoints(output_dir=run_dir, save_total_limit=self.args.save_total_limit,
+                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
+        self.accelerator.wait_for_everyone()
+
+
+def _fsync_tree(folder: str) -> None:
+    """Flush the files of `folder` to disk so that the rename publishes complete data after a power loss too."""
+    for root, _, files in os.walk(folder):
+        for file in files:
+            with open(os.path.join(root, file), "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def save_model_atomically(model, output_dir: Path) -> None:
+    """`model.save_pretrained(output_dir)` with each file written under a temporary name, then renamed."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = output_dir / ".medhub-tmp-final"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    _fsync_tree(str(staging))
+    for file in sorted(staging.iterdir(), key=lambda p: p.name == "config.json"):  # config.json last
+        os.replace(file, output_dir / file.name)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def make_collator(model, recipe: Recipe):
     """The collator of the model's task, with the recipe's explicit intensity handling."""
     options = dict(recipe.data.get("collator") or {})
@@ -55,7 +120,8 @@ def make_collator(model, recipe: Recipe):
             raise ConfigError(f"{recipe.source}: data.collator.resize is for classification; crop or sample "
                               "patches of segmentation data instead (label maps are not resampled)")
         labels = options.get("label_values")
-        return SegmentationCollator(spatial_dims=getattr(config, "spatial_dims", 2),
+        dims = getattr(config, "spatial_dims", 3 if recipe.data.get("patches") else 2)  # DeepMedic: 3D only
+        return SegmentationCollator(spatial_dims=dims,
                                     label_values={int(k): int(v) for k, v in labels.items()} if labels else None,
                                     **common)
     multi = options.get("multi_label", getattr(config, "problem_type", None) == "multi_label_classification")
@@ -114,7 +180,7 @@ def build_trainer(recipe: Recipe, output_dir: str | Path, max_steps: int | None 
     needs_eval = args.eval_strategy != "no" or args.load_best_model_at_end
     eval_data = load_split(recipe.data, recipe.eval_split, seed=recipe.seed) if needs_eval else None
     timer = TrainingTimeCallback()
-    trainer = Trainer(
+    trainer = MedTrainer(
         model=model,
         args=args,
         train_dataset=train_data,
@@ -186,6 +252,8 @@ def record_weights_info(model, recipe: Recipe, args: TrainingArguments, card_row
     info["preprocessing"] = {k: v for k, v in (recipe.data.get("collator") or {}).items() if v is not None}
     if recipe.data.get("options"):
         info["data_options"] = dict(recipe.data["options"])
+    if recipe.data.get("patches"):  # 3D patch training: channels, ROI, subject split and patch sizes
+        info["patches"] = dict(recipe.data["patches"])
     model.config.weights_info = info
 
 
@@ -204,7 +272,7 @@ def train(recipe: Recipe, output_dir: str | Path | None = None, *, max_steps: in
     command = command or " ".join(["medhub", "train", recipe.source] if recipe.source != "<dict>" else sys.argv)
     record_weights_info(model, recipe, trainer.args, rows, train_metrics, timer, command, output_dir, threshold)
     if trainer.is_world_process_zero():
-        model.save_pretrained(output_dir)
+        save_model_atomically(model, output_dir)
         logger.info("saved %s with its model card to %s", type(model).__name__, output_dir)
         if push_to_hub:
             model.push_to_hub(push_to_hub, commit_message=f"medhub train {recipe.name}")

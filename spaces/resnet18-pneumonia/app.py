@@ -1,0 +1,8 @@
+"""Hugging Face Space: ResNet-18 (pneumonia). The interface is built (and tested) in medhub.spaces."""
+
+from medhub.spaces import build_space, launch
+
+demo = build_space("resnet18-pneumonia")
+
+if __name__ == "__main__":
+    launch(demo)

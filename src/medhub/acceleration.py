@@ -1,0 +1,246 @@
+"""Speed helpers for inference on CPU (and GPU): opt-in, and exact unless a lower precision is asked for.
+
+- `optimize_for_inference(model, example)` returns an eval-mode copy with batch norms folded into the
+  convolutions that feed them (found by tracing one forward pass, then checked against the original on
+  `example`: within 1e-4 or an error), weights in channels_last memory format, optionally compiled with
+  `torch.compile` (inductor, weight freezing). The result computes the same float32 function as eager.
+- `precision_context("bf16")` is `torch.autocast` to bfloat16 (CPU or CUDA); "fp32" is a no-op. bf16 is
+  an explicit choice: its accuracy delta must be reported (see benchmarks/RESULTS.md).
+- `FastPredictor(model, precision=..., channels_last=...)` is a callable `x -> logits` (float32) running
+  under `torch.inference_mode`, usable as the `model_fn` of `medhub.inference.sliding_window_inference`.
+- `export_onnx(model, example, path)` + `OnnxPredictor(path)`: the float32 model through onnxruntime (exact to
+  ~1e-5; on a shared 2-core CPU it was the fastest float32 path, see benchmarks/RESULTS.md rows 1-3 and 8).
+
+Conv-BN folding is the classic eval-time identity: conv(x) * g / sqrt(v + e) + (b - m) * g / sqrt(v + e)
++ beta is one convolution with rescaled weights and a bias. Pre-activation blocks (BN -> ReLU -> conv, as
+DenseNet and DeepMedic) cannot be folded that way and are left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from .errors import InputError
+from .logging_utils import get_logger
+
+logger = get_logger("acceleration")
+
+PRECISIONS = ("fp32", "bf16")
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def precision_context(precision: str = "fp32", device_type: str = "cpu"):
+    """`torch.autocast` to bfloat16 for precision="bf16"; a no-op context for "fp32"."""
+    if check_precision(precision) == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """x in channels_last (4-D) or channels_last_3d (5-D) memory format; other ranks unchanged."""
+    if x.ndim == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    if x.ndim == 5:
+        return x.contiguous(memory_format=torch.channels_last_3d)
+    return x
+
+
+def _model_channels_last(model: nn.Module, spatial_dims: int) -> nn.Module:
+    fmt = torch.channels_last_3d if spatial_dims == 3 else torch.channels_last
+    for module in model.modules():
+        if isinstance(module, _CONVS) and module.weight.ndim == spatial_dims + 2:
+            module.weight.data = module.weight.data.contiguous(memory_format=fmt)
+    return model
+
+
+def _logits(out):
+    if isinstance(out, torch.Tensor):
+        return out
+    if hasattr(out, "logits"):
+        return out.logits
+    return out[0]
+
+
+def find_conv_bn_pairs(model: nn.Module, example: torch.Tensor, **forward_kwargs) -> list[tuple[str, str]]:
+    """(conv name, batch-norm name) pairs where, in one traced forward pass, the BN reads exactly the conv's
+    output tensor and that output is read by nothing else (so folding cannot change another branch)."""
+    names = {m: n for n, m in model.named_modules()}
+    produced: dict[int, nn.Module] = {}
+    pairs: dict[nn.Module, nn.Module] = {}
+    bad: set[nn.Module] = set()
+    hooks = []
+
+    def after_conv(module, inputs, output):
+        produced[id(output)] = (module, output)
+        if module in pairs or module in bad:  # a conv called twice: do not fold it
+            bad.add(module)
+
+    def before_any(module, inputs):
+        for x in inputs:
+            if isinstance(x, torch.Tensor) and id(x) in produced and produced[id(x)][1] is x:
+                conv = produced[id(x)][0]
+                if isinstance(module, _NORMS) and conv not in pairs:
+                    pairs[conv] = module
+                else:  # the conv's output also feeds another module: not foldable
+                    bad.add(conv)
+
+    for m in model.modules():
+        if isinstance(m, _CONVS):
+            hooks.append(m.register_forward_hook(after_conv))
+        if not list(m.children()):
+            hooks.append(m.register_forward_pre_hook(before_any))
+    try:
+        with torch.inference_mode():
+            model(example, **forward_kwargs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return [(names[c], names[b]) for c, b in pairs.items() if c not in bad and isinstance(b, _NORMS)
+            and not b.training and b.track_running_stats]
+
+
+def fuse_conv_bn(model: nn.Module, example: torch.Tensor, atol: float = 1e-4, **forward_kwargs) -> int:
+    """Fold eval-mode batch norms into the convolutions feeding them, in place; return how many were folded.
+
+    The fused model is compared with the unfused one on `example`; a difference above `atol` (relative to
+    the output's scale) restores the original weights and raises, instead of returning a different model.
+    Functional uses of a conv output (e.g. `torch.relu(conv(x)) + conv_out`) are outside what the hooks
+    see, which is why the comparison is done.
+    """
+    model.eval()
+    pairs = find_conv_bn_pairs(model, example, **forward_kwargs)
+    if not pairs:
+        return 0
+    with torch.inference_mode():
+        reference = _logits(model(example, **forward_kwargs)).float().clone()
+    modules = dict(model.named_modules())
+    saved = {}
+    for conv_name, bn_name in pairs:
+        conv, bn = modules[conv_name], modules[bn_name]
+        fused = fuse_conv_bn_eval(conv, bn, transpose=isinstance(conv, nn.modules.conv._ConvTransposeNd))
+        saved[conv_name], saved[bn_name] = conv, bn
+        _set_module(model, conv_name, fused)
+        _set_module(model, bn_name, nn.Identity())
+    with torch.inference_mode():
+        got = _logits(model(example, **forward_kwargs)).float()
+    scale = max(1.0, float(reference.abs().max()))
+    diff = float((got - reference).abs().max())
+    if diff > atol * scale:
+        for name, module in saved.items():
+            _set_module(model, name, module)
+        raise RuntimeError(f"fuse_conv_bn: folded model differs from eager by {diff:.3g} (> {atol} x {scale:.3g}); "
+                           f"restored the original modules")
+    return len(pairs)
+
+
+def _set_module(root: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, module)
+
+
+def optimize_for_inference(model: nn.Module, example: torch.Tensor, *, channels_last: bool = True,
+                           fuse_bn: bool = True, compile: bool = False, **forward_kwargs) -> nn.Module:
+    """An eval-mode copy of `model` that computes the same float32 function, faster on CPU.
+
+    example: one input batch (shape and dtype of real inputs) used to find foldable conv/BN pairs, to check
+        the folding, and to warm up (and compile) the model.
+    compile: also `torch.compile` it (inductor; weights frozen as constants, which folds the rest of the
+        inference graph). The compile time is logged and stored as `model.medhub_compile_seconds`.
+    """
+    if not isinstance(example, torch.Tensor):
+        raise InputError(f"example: expected a torch.Tensor batch, got {type(example).__name__}")
+    fast = copy.deepcopy(model).eval()
+    for p in fast.parameters():
+        p.requires_grad_(False)
+    spatial_dims = example.ndim - 2
+    fast.medhub_folded_bn = fuse_conv_bn(fast, example, **forward_kwargs) if fuse_bn else 0
+    if channels_last and spatial_dims in (2, 3):
+        _model_channels_last(fast, spatial_dims)
+    fast.medhub_compile_seconds = 0.0
+    if compile:
+        import torch._inductor.config as inductor_config
+
+        start = time.perf_counter()
+        compiled = torch.compile(fast, dynamic=False)
+        with torch.inference_mode(), inductor_config.patch(freezing=True):  # compiled on this first call
+            compiled(to_channels_last(example) if channels_last else example, **forward_kwargs)
+        seconds = time.perf_counter() - start
+        logger.info("torch.compile of %s took %.1f s", type(model).__name__, seconds)
+        compiled.medhub_compile_seconds = seconds
+        compiled.medhub_folded_bn = fast.medhub_folded_bn
+        return compiled
+    return fast
+
+
+class FastPredictor:
+    """`x -> float32 logits` under inference_mode, with channels_last inputs and optional bf16 autocast.
+
+    model: a medhub model (or any module returning a tensor or an output with `.logits`); wrap the result of
+        `optimize_for_inference` for the exact float32 fast path.
+    precision: "fp32" (exact) or "bf16" (autocast; report its accuracy delta).
+    """
+
+    def __init__(self, model: Callable, precision: str = "fp32", channels_last: bool = True, **forward_kwargs):
+        self.model = model
+        self.precision = check_precision(precision)
+        self.channels_last = channels_last
+        self.forward_kwargs = forward_kwargs
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = to_channels_last(x)
+        with torch.inference_mode(), precision_context(self.precision, x.device.type):
+            out = _logits(self.model(x, **self.forward_kwargs))
+        return out.float()
+
+
+class _LogitsOnly(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return _logits(self.model(pixel_values=pixel_values))
+
+
+def export_onnx(model: nn.Module, example: torch.Tensor, path, opset: int = 17) -> float:
+    """Export `model` (pixel_values -> logits) to ONNX at `path` with the TorchScript exporter; return the max abs
+    difference between onnxruntime and eager float32 on `example` (needs `onnxruntime`: pip install medhub[bench])."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        reference = _logits(model(pixel_values=example)).float()
+    torch.onnx.export(_LogitsOnly(model).eval(), (example,), str(path), dynamo=False, input_names=["pixel_values"],
+                      output_names=["logits"], opset_version=opset)
+    model.train(was_training)  # the exporter restores the wrapper's mode onto the model; put the caller's back
+    got = OnnxPredictor(path)(example)
+    return float((got - reference).abs().max())
+
+
+class OnnxPredictor:
+    """`x -> float32 logits` through onnxruntime's CPU provider (an exported float32 model: exact to ~1e-5)."""
+
+    def __init__(self, path, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {"pixel_values": x.detach().cpu().numpy()})[0])

@@ -1,0 +1,16 @@
+"""Reliability tooling: fuzzing of medhub's readers and loaders with mutated real files.
+
+- `medhub.reliability.fuzz`: the seed files (derived from ../shared/data), the mutators and, per target
+  (a reader or loader), what a *correct* outcome is: a result that passes the target's invariants, or a
+  `MedhubError` whose message names the file.
+- `medhub.reliability.runner`: runs cases in a worker subprocess with a per-case timeout, so interpreter
+  crashes (segfaults, aborts, OOM kills) and hangs are recorded with the case that caused them.
+
+`benchmarks/reliability.py` runs the full campaign and writes `benchmarks/RELIABILITY.md`;
+`tests/test_reliability_fuzz.py` runs a few hundred cases per target.
+"""
+
+from .fuzz import TARGETS
+from .runner import CampaignResult, run_campaign
+
+__all__ = ["CampaignResult", "TARGETS", "run_campaign"]

@@ -1,0 +1,14 @@
+"""Gradio demos of the medhub zoo: a browser UI per model kind, one Space per model, all of them in tabs.
+
+- `build_space("chexnet-pneumonia")`: one model's app (`spaces/<id>/app.py`); `build_app()`: every model in tabs
+  (`medhub demo`); `launch(app, host, port)`: serve with upload/queue limits.
+- `classify` (CheXNet, ResNet, VGG), `segment2d` (U-Net), `segment3d` (DeepMedic, Attention U-Net): the tabs.
+- `common`: the zoo entries, model loading (untrained fallback, flagged), input checks, clean-up of uploads.
+
+Research use only, not a medical device. Requires the `spaces` extra (`pip install medhub[spaces]`).
+"""
+
+from .app import build_app, build_space, launch
+from .common import DISCLAIMER, ZOO, load_model, reference_config
+
+__all__ = ["DISCLAIMER", "ZOO", "build_app", "build_space", "launch", "load_model", "reference_config"]

@@ -1,0 +1,103 @@
+"""The 2D segmentation demo (U-Net): mask overlay, per-class area, the mask as PNG, Dice against a ground truth.
+
+Prediction is `medhub.predict.segment_image` (whole image in one pass, overlap-tile or sliding window as the
+model needs), so the mask has the uploaded image's size. A ground-truth upload is a label image of that size:
+values 0..K-1, or K distinct grey levels mapped to labels in increasing order (ISBI 2012: 0 membrane, 255 cell).
+API: `/<slug>` (image, ground truth or None, opacity) -> (overlay, area table, mask PNG, Dice / details text).
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from ..errors import InputError
+from ..metrics import dice
+from ..predict import label_overlay
+from .common import (LoadedModel, check_upload, example_paths, gpu, model_details, output_dir, uploads, user_errors)
+
+
+def ground_truth_labels(path: str, shape: tuple[int, int], num_labels: int) -> np.ndarray:
+    """A label image read from `path`, checked against the prediction's shape and the number of labels."""
+    from ..io import read_any
+
+    check_upload(path, dims=2)
+    array = np.asarray(read_any(path).pixels)
+    if array.ndim == 3:  # RGB(A) label picture: its first channel
+        array = array[..., 0]
+    if array.shape != shape:
+        raise InputError(f"ground truth {array.shape[1]}x{array.shape[0]} does not match the image "
+                         f"{shape[1]}x{shape[0]}; upload the label image of this image")
+    values = np.unique(array)
+    if values.max() < num_labels and np.all(values == np.round(values)):
+        return array.astype(np.int64)
+    if len(values) <= num_labels:
+        return np.searchsorted(values, array).astype(np.int64)
+    raise InputError(f"ground truth has {len(values)} distinct values; the model predicts {num_labels} labels")
+
+
+def segment(loaded: LoadedModel, path: str, truth: str | None = None, opacity: float = 0.4):
+    """(display, labels, per-class table, dice per class or None) for one image (and optional ground truth)."""
+    from ..predict import segment_image
+
+    if not path:
+        raise gr.Error("upload an image first (PNG, JPEG or DICOM)")
+    with uploads.held(path, truth):
+        check_upload(path, dims=2)
+        with loaded.lock:
+            result = segment_image(loaded.model, path)
+        scores = None
+        if truth:
+            scores = dice(result.labels, ground_truth_labels(truth, result.labels.shape, len(loaded.labels)),
+                          num_classes=len(loaded.labels))
+    total = result.labels.size
+    table = [[name, int((result.labels == k).sum()), round(100.0 * (result.labels == k).sum() / total, 2)]
+             for k, name in enumerate(loaded.labels)]
+    return result.display, result.labels, table, scores
+
+
+def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
+    entry = loaded.entry
+
+    @gpu
+    def predict(path, truth, opacity):
+        display, labels, table, scores = segment(loaded, path, truth, opacity)
+        mask_path = output_dir() / "mask.png"
+        Image.fromarray(labels.astype(np.uint8)).save(mask_path)
+        text = f"Mask: {labels.shape[1]}x{labels.shape[0]} pixels, PNG values 0..{len(loaded.labels) - 1} " \
+               f"({', '.join(f'{k} = {n}' for k, n in enumerate(loaded.labels))})."
+        if scores is not None:
+            text += "\n\nDice vs ground truth: " + ", ".join(f"{n} **{s:.3f}**" for n, s in zip(loaded.labels, scores))
+        overlay = label_overlay(display, labels, alpha=float(opacity))
+        return overlay, table, str(mask_path), text, (display, labels)
+
+    def reblend(state, opacity):
+        return None if state is None else label_overlay(state[0], state[1], alpha=float(opacity))
+
+    with gr.Row():
+        with gr.Column(scale=1):
+            upload = gr.File(label="Image (PNG, JPEG or DICOM)", type="filepath", elem_id=f"{entry.slug}-upload")
+            truth = gr.File(label="Ground-truth label image (optional: shows Dice)", type="filepath")
+            opacity = gr.Slider(0.0, 1.0, value=0.4, step=0.05, label="Mask opacity")
+            run = gr.Button("Segment", variant="primary", elem_id=f"{entry.slug}-run")
+            examples = example_paths(entry, examples_folder)
+            if examples:
+                rows = [[p, p.replace("/image/", "/label/") if "/train/image/" in p else None] for p in examples]
+                gr.Examples(examples=rows, inputs=[upload, truth], label="Examples (../shared/data)")
+        with gr.Column(scale=2):
+            overlay = gr.Image(label="Predicted mask over the image", type="numpy", format="png", interactive=False,
+                               elem_id=f"{entry.slug}-overlay")
+        with gr.Column(scale=1):
+            summary = gr.Markdown()
+            areas = gr.Dataframe(headers=["label", "pixels", "area %"], label="Per-class area", interactive=False)
+            mask = gr.File(label="Mask (PNG, label values)", interactive=False)
+    gr.Markdown(model_details(loaded))
+    state = gr.State(None)
+    run.click(user_errors(predict), inputs=[upload, truth, opacity], outputs=[overlay, areas, mask, summary, state],
+              api_name=entry.slug)
+    opacity.release(reblend, inputs=[state, opacity], outputs=[overlay], api_visibility="private",
+                    show_progress="hidden")
+
+
+__all__ = ["build_tab", "ground_truth_labels", "segment"]

@@ -1,0 +1,39 @@
+"""Quick version of the reliability campaign: mutated real files through every reader, processor and loader.
+
+Each target runs CASES cases (the full run, 10,000 per target, is `python benchmarks/reliability.py`, see
+benchmarks/RELIABILITY.md) in a worker subprocess with a per-case timeout: a correct result or a medhub error
+naming the file; no interpreter crash, no hang, no silent garbage (see medhub.reliability.fuzz).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from medhub.reliability import TARGETS, run_campaign
+from medhub.reliability.fuzz import FAILURES
+
+CASES = 40
+
+
+@pytest.fixture(scope="module")
+def campaign(shared_data, tmp_path_factory):
+    return run_campaign(shared_data, sorted(TARGETS), CASES, base_seed=1, timeout=60, nice=0,
+                        seed_dir=tmp_path_factory.mktemp("fuzz-seeds"))
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_every_case_is_a_correct_result_or_a_named_medhub_error(campaign, target):
+    outcomes = campaign.outcomes[target]
+    assert sum(outcomes.values()) == CASES
+    failures = [f for f in campaign.failures if f["target"] == target]
+    assert not failures, "\n".join(f"case {f['index']} ({f.get('mutation')}): {f['outcome']}: {f['detail']}"
+                                   for f in failures[:10])
+    assert outcomes["error"] > 0  # the mutations do reach the error paths
+
+
+def test_runner_records_crashes_hangs_and_memory_blowups(shared_data, tmp_path):
+    result = run_campaign(shared_data, ["selftest-crash", "selftest-hang", "selftest-memory"], 1, timeout=5, nice=0,
+                          seed_dir=tmp_path / "seeds")
+    outcomes = {f["target"]: f["outcome"] for f in result.failures}
+    assert outcomes == {"selftest-crash": "crash", "selftest-hang": "hang", "selftest-memory": "foreign-error"}
+    assert set(outcomes.values()) <= set(FAILURES)

@@ -1,0 +1,158 @@
+"""The model zoo: every present 2D zoo checkpoint loads as `medhub/<id>` with the Hub unreachable and offline,
+and still does what its card says on real held-out data (PneumoniaMNIST validation split; a held-out ISBI 2012
+slice); `medhub zoo list`; the size budget; `medhub zoo push` up to the HTTP boundary (local test servers)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from hub_servers import olah_server, run_client, write_endpoint  # noqa: E402,F401
+
+from medhub import zoo  # noqa: E402
+from medhub.shared_data import data_dir  # noqa: E402
+from medhub.zoo_catalog import SIZE_BUDGET_MB, ZOO_ENTRIES, entry, total_mb, weights_mb  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO = ROOT / "model_zoo"
+DATA = data_dir()
+UNREACHABLE = "http://127.0.0.1:9"  # discard port: nothing answers
+
+# Floors a little below what the committed weights measured (their cards; `medhub evaluate` output). Classifiers:
+# the whole PneumoniaMNIST validation split at the stored threshold. U-Net: held-out slice 16 alone, whole slice.
+FLOORS = {
+    "chexnet-pneumonia": {"auroc": 0.98, "accuracy": 0.94},      # measured 0.9911 / 0.9561
+    "resnet18-pneumonia": {"auroc": 0.98, "accuracy": 0.94},     # measured 0.9910 / 0.9599
+    "vgg16-pneumonia": {"auroc": 0.98, "accuracy": 0.925},       # measured 0.9917 / 0.9389
+}
+# U-Net on held-out slice 16 measured Rand error 0.1415, pixel error 0.1279 (the issue's targets, 0.05 / 0.07,
+# are NOT met yet by this checkpoint: these ceilings guard against regressions only).
+CEILINGS = {"unet-isbi2012": {"rand_error": 0.16, "pixel_error": 0.14}}
+PRESENT = [name for name in (*FLOORS, *CEILINGS) if (ZOO / name / "config.json").is_file()]
+
+needs_data = pytest.mark.skipif(DATA is None, reason="../shared/data (or MEDHUB_DATA_DIR) not found: no real data")
+
+
+@pytest.fixture(scope="module")
+def offline_results(tmp_path_factory):
+    """One fresh interpreter, Hub offline and unreachable: load each present id and evaluate it."""
+    if not PRESENT:
+        pytest.skip("no 2D zoo checkpoint present in model_zoo/")
+    script = f"""
+from medhub.commands.evaluate import evaluate_command
+def check(name, data, limit, batch):
+    model = medhub.MedModel.from_pretrained("medhub/" + name)
+    result = evaluate_command("medhub/" + name, data, split="validation", limit=limit, batch_size=batch)
+    return {{"source": str(model.hub_source), "dtype": str(next(model.parameters()).dtype),
+            "metrics": {{r["name"]: r["value"] for r in result.to_json()["metrics"]}},
+            "card": (model.config.weights_info or {{}}).get("metrics")}}
+for name in {PRESENT!r}:
+    seg = name.startswith("unet")
+    case(name)(lambda name=name, seg=seg: check(name, "isbi2012" if seg else "pneumoniamnist",
+                                                1 if seg else None, 2 if seg else 256))
+case("alias")(lambda: str(medhub.MedModel.from_pretrained("medhub/chexnet").hub_source))
+"""
+    return run_client(script, endpoint=UNREACHABLE, hf_home=tmp_path_factory.mktemp("zoo-offline"), offline=True,
+                      zoo_dir=ZOO, extra_env={"MEDHUB_DATA_DIR": str(DATA)}, timeout=240)
+
+
+def _ok(results, name):
+    assert "ok" in results[name], f"{name}: {results[name]}"
+    return results[name]["ok"]
+
+
+@needs_data
+@pytest.mark.parametrize("name", [n for n in PRESENT if n in FLOORS])
+def test_classifier_offline_meets_floor(offline_results, name):
+    out = _ok(offline_results, name)
+    assert "zoo" in out["source"].lower() or str(ZOO) in out["source"], out["source"]
+    assert out["dtype"] == "torch.float32"  # stored float16, loaded as float32
+    for metric, floor in FLOORS[name].items():
+        assert out["metrics"][metric] >= floor, (name, metric, out["metrics"])
+    card = {m["name"]: m for m in out["card"]}
+    # the card's numbers are the stored weights' numbers on the same split
+    assert out["metrics"]["auroc"] == pytest.approx(card["auroc"]["value"], abs=2e-3)
+    assert card["auroc"]["split"] == "validation"
+
+
+@needs_data
+def test_unet_offline_on_held_out_slice(offline_results):
+    if "unet-isbi2012" not in PRESENT:
+        pytest.skip("model_zoo/unet-isbi2012 not present")
+    out = _ok(offline_results, "unet-isbi2012")
+    for metric, ceiling in CEILINGS["unet-isbi2012"].items():
+        assert out["metrics"][metric] <= ceiling, (metric, out["metrics"])
+    assert {m["name"] for m in out["card"]} >= {"pixel_error", "rand_error", "mean_dice"}
+
+
+@needs_data
+def test_alias_chexnet(offline_results):
+    if "chexnet-pneumonia" not in PRESENT:
+        pytest.skip("model_zoo/chexnet-pneumonia not present")
+    _ok(offline_results, "alias")
+
+
+def test_zoo_folders_in_hub_layout_and_budgets():
+    for e in ZOO_ENTRIES:
+        folder = ZOO / e.id
+        if not (folder / "config.json").is_file():
+            continue
+        assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= {
+            p.name for p in folder.iterdir()}, e.id
+        if e.id in FLOORS or e.id in CEILINGS:
+            assert weights_mb(folder) <= e.budget_mb, (e.id, weights_mb(folder))
+            info = json.loads((folder / "config.json").read_text())["weights_info"]
+            for key in ("license", "training_time", "evaluation_command", "limitations", "recipe", "metrics"):
+                assert info.get(key), (e.id, key)
+            assert (ROOT / info["recipe"]).is_file()
+    assert total_mb() < SIZE_BUDGET_MB
+
+
+def test_zoo_list_command():
+    out = subprocess.run([sys.executable, "-m", "medhub", "zoo", "list"], capture_output=True, text=True,
+                         check=True, env={**__import__("os").environ, "MEDHUB_ZOO_DIR": str(ZOO)}).stdout
+    for e in ZOO_ENTRIES:
+        line = next(line for line in out.splitlines() if line.startswith(f"medhub/{e.id} "))
+        assert e.task in line and e.data in line and e.headline_metric in line
+        assert line.rstrip().endswith("yes" if zoo.find(e.id)[0] else "no")
+    assert "MB of the 100 MB budget" in out
+    assert entry("medhub/chexnet").id == "chexnet-pneumonia"
+
+
+def test_zoo_recipes_parse():
+    from medhub.zoo_build import load_zoo_recipe
+
+    for name in ("chexnet-pneumonia", "resnet18-pneumonia", "vgg16-pneumonia", "unet-isbi2012"):
+        recipe, spec = load_zoo_recipe(name)
+        assert recipe.name == spec.id == name and spec.get("license") and spec.get("limitations")
+
+
+def test_zoo_push_up_to_http_boundary(write_endpoint, tmp_path):
+    """`medhub zoo push --org alice` publishes each present folder; read back through the mirror, identical."""
+    script = """
+import pathlib, subprocess
+zoo = pathlib.Path("pushzoo")
+zoo.mkdir()
+tiny_model.make_model(seed=11).half().save_pretrained(zoo / "tiny-zoo-a")
+tiny_model.make_model(seed=12).half().save_pretrained(zoo / "tiny-zoo-b")
+os.environ["MEDHUB_ZOO_DIR"] = str(zoo.resolve())
+from medhub.cli import main
+case("push")(lambda: main(["zoo", "push", "--org", "alice"]))
+case("read")(lambda: [digest(medhub.MedModel.from_pretrained("alice/tiny-zoo-" + s)) for s in "ab"])
+case("local")(lambda: [digest(medhub.MedModel.from_pretrained(str(zoo / ("tiny-zoo-" + s)))) for s in "ab"])
+"""
+    results = run_client(script, endpoint=write_endpoint.url, hf_home=tmp_path,
+                         extra_env={"HF_HUB_DISABLE_XET": "1"})
+    assert _ok(results, "push") == 0
+    assert _ok(results, "read") == _ok(results, "local")
+    for name in ("tiny-zoo-a", "tiny-zoo-b"):
+        repo = write_endpoint.repo_dir(f"alice/{name}")
+        files = subprocess.run(["git", "-C", str(repo), "ls-tree", "--name-only", "main"], capture_output=True,
+                               text=True, check=True).stdout.split()
+        assert {"README.md", "config.json", "model.safetensors"} <= set(files)
