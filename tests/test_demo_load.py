@@ -167,9 +167,6 @@ def test_fifty_concurrent_users(server, shared_data, tmp_path):
             "rss_max_mb": max(stats["memory_mb"]), "uploads_left": len(LEFT_ON_DISK)}))
 
 
-@pytest.mark.xfail(reason="known bug of the Spaces app (src/medhub/spaces): the upload of a request refused as busy "
-                          "(queue full) never reaches a handler, so nothing deletes it; see benchmarks/RELIABILITY.md",
-                   strict=False)
 def test_no_upload_left_on_disk_after_the_load():
     assert LEFT_ON_DISK is not None
     assert not LEFT_ON_DISK, f"{len(LEFT_ON_DISK)} uploads left on disk, e.g. {LEFT_ON_DISK[:3]}"

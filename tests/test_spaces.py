@@ -29,7 +29,7 @@ XRAYS = "chest-xray-samples"
 DICOM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"
 SUBJECT = "brats2015-examples/brats_2013_pat0003_1"
 CHANNELS = ("Flair_subtrMeanDivStd.nii.gz", "T1c_subtrMeanDivStd.nii.gz")
-BRATS_LABELS = ["background", "necrosis", "oedema", "non-enhancing", "enhancing"]
+BRATS_LABELS = ["background", "necrosis", "edema", "non-enhancing", "enhancing"]
 FAST = "centred 64x64x40 sub-volume (fast)"
 
 

@@ -9,7 +9,8 @@ section with what the Trainer does not know: the card's facts and the training-s
       class_weights: balanced      # classification: cross-entropy weighted by N / (K * count_k) of the train split
       augment: [...]               # train-split augmentation (see AUGMENTATIONS), applied to every read row
       random_crop: [256, 256]      # segmentation: a random crop of each training image per read
-      weight_map: {w0: 10, sigma: 5}   # U-Net paper weight maps of the training label maps (loss weighted_ce)
+      weight_map: {w0: 10, sigma: 5}   # U-Net paper weight maps of the training label maps (loss weighted_ce);
+                                       # class_balance: false leaves out the class-frequency term w_c
       inference: {roi_size: [256, 256], overlap: 0.5}   # segmentation: whole-image sliding-window evaluation
       processor: {...}             # processor fields saved with the weights: RadiographImageProcessor for
                                    # classifiers (DICOM windowing, MONOCHROME1), GreyscaleImageProcessor otherwise
@@ -173,8 +174,10 @@ def _with_weight_maps(dataset, spec: ZooSpec, label_key: str, label_values: dict
                 mapped[label == int(source)] = int(target)
             label = mapped
         instances = instances_from_mask(label > 0)
+        # class_balance: false drops the paper's class-frequency term w_c (w_c = 1): the border term alone.
+        classes = None if options.get("class_balance", True) else np.zeros_like(instances)
         maps.append(unet_weight_map(instances, w0=float(options.get("w0", 10.0)),
-                                    sigma=float(options.get("sigma", 5.0))))
+                                    sigma=float(options.get("sigma", 5.0)), classes=classes))
     return dataset.add_column("weight_map", [m.tolist() for m in maps])
 
 
@@ -244,7 +247,12 @@ def build(name: str, data_dir: str | None = None, out_dir: str | None = None, wo
     if spec.get("class_weights") == "balanced" and not segmentation:
         labels = np.asarray(trainer.train_dataset["label"], dtype=np.int64)
         trainer.compute_loss_func, class_weights = class_weighted_loss(labels, model.config.num_labels)
-    trainer.train_dataset = prepare_train_dataset(trainer.train_dataset, spec, recipe, segmentation)
+    if hasattr(trainer.train_dataset, "column_names"):
+        trainer.train_dataset = prepare_train_dataset(trainer.train_dataset, spec, recipe, segmentation)
+    elif any(spec.get(k) for k in ("augment", "random_crop", "weight_map")):
+        # 3D recipes sample patches on the fly (`data.patches`: fg_fraction, flip_axes): no dataset rows to map.
+        raise ConfigError(f"{spec.recipe_path}: zoo augment/random_crop/weight_map apply to dataset rows; this "
+                          "recipe samples 3D patches, so set sampling and mirroring in data.patches instead")
     start, load_before = time.perf_counter(), _load_average()
     train_output = trainer.train()
     wall = time.perf_counter() - start
@@ -260,7 +268,8 @@ def build(name: str, data_dir: str | None = None, out_dir: str | None = None, wo
                                           "intended_use", "input", "output") if spec.get(k) is not None})
     info["repo_id"] = repo_id
     info["recipe"] = recipe.source
-    info["training_time"] = (f"{wall / 60:.1f} min ({wall:.0f} s) on {os.cpu_count()} CPU cores"
+    info["training_time"] = (f"{wall / 60:.1f} min ({wall:.0f} s) on {torch.get_num_threads()} thread(s) of a "
+                             f"{os.cpu_count()}-core CPU"
                              + (f", shared with other jobs (1-minute load average up to {load:.1f})" if load > 2.5
                                 else ""))
     info["training_seconds"] = round(wall, 1)

@@ -101,7 +101,7 @@ def reference_config(model_id: str):
 
     binary = {"id2label": {0: "normal", 1: "pneumonia"}}
     volumes = {"in_channels": 2, "channel_names": ["flair", "t1c"], "num_labels": 5,
-               "id2label": {0: "background", 1: "necrosis", 2: "oedema", 3: "non-enhancing", 4: "enhancing"}}
+               "id2label": {0: "background", 1: "necrosis", 2: "edema", 3: "non-enhancing", 4: "enhancing"}}
     factories = {
         "chexnet-pneumonia": lambda: CheXNetConfig(in_channels=1, problem_type="single_label_classification", **binary),
         "resnet18-pneumonia": lambda: ResNetConfig(depth=18, in_channels=1, **binary),
@@ -304,6 +304,17 @@ class _Uploads:
                     self._sweeper = threading.Thread(target=self._sweep, name="medhub-upload-sweeper", daemon=True)
                     self._sweeper.start()
 
+    def release_unused(self, *paths: str | Path | None) -> None:
+        """Uploads of a request that never ran (refused as busy): deleted after the grace period unless a
+        running or waiting request uses the same file (same content, same path) by then."""
+        with self._lock:
+            for path in (_in_upload_folder(p) for p in paths):
+                if path is not None and path not in self._held and not _is_example_copy(path):
+                    self._due[path] = time.monotonic() + UPLOAD_GRACE_S
+            if self._due and (self._sweeper is None or not self._sweeper.is_alive()):
+                self._sweeper = threading.Thread(target=self._sweep, name="medhub-upload-sweeper", daemon=True)
+                self._sweeper.start()
+
     def _sweep(self) -> None:
         while True:
             time.sleep(min(1.0, UPLOAD_GRACE_S / 2 + 0.05))
@@ -324,8 +335,37 @@ _APPS: "weakref.WeakSet" = weakref.WeakSet()
 
 
 def watch_queue(app) -> None:
-    """Let the upload sweeper see `app`'s waiting requests (see `_queued_paths`)."""
+    """Let the upload sweeper see `app`'s waiting requests (see `_queued_paths`), and delete the uploads of
+    requests the queue refuses (full): gradio stores a file when it is uploaded, before the request joins the
+    queue, so a refused request's upload would otherwise stay on disk (no handler ever runs to release it)."""
     _APPS.add(app)
+    queue = getattr(app, "_queue", None)
+    if queue is None or getattr(queue.push, "_medhub_watched", False):
+        return
+    push = queue.push
+
+    async def push_and_release_refused(body, *args, **kwargs):
+        result = await push(body, *args, **kwargs)
+        if not result[0]:  # (success, message or event id, state)
+            paths: set[Path] = set()
+            _collect_paths(getattr(body, "data", None), paths)
+            uploads.release_unused(*paths)
+        return result
+
+    push_and_release_refused._medhub_watched = True
+    queue.push = push_and_release_refused
+
+
+def _collect_paths(value, found: set[Path]) -> None:
+    """Every `{"path": ...}` of a request's data (gradio's FileData), resolved."""
+    if isinstance(value, dict):
+        if isinstance(value.get("path"), str):
+            found.add(Path(value["path"]).resolve())
+        for item in value.values():
+            _collect_paths(item, found)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _collect_paths(item, found)
 
 
 def _queued_paths() -> set[Path]:
@@ -334,22 +374,11 @@ def _queued_paths() -> set[Path]:
     Reads gradio's queue (`Blocks._queue`); if its internals change this finds nothing and the grace period
     alone protects waiting requests."""
     found: set[Path] = set()
-
-    def collect(value) -> None:
-        if isinstance(value, dict):
-            if isinstance(value.get("path"), str):
-                found.add(Path(value["path"]).resolve())
-            for item in value.values():
-                collect(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                collect(item)
-
     for app in list(_APPS):
         try:
             for event_queue in list(app._queue.event_queue_per_concurrency_id.values()):
                 for event in list(event_queue.queue):
-                    collect(getattr(event.data, "data", None))
+                    _collect_paths(getattr(event.data, "data", None), found)
         except Exception:  # noqa: BLE001 - gradio internals: best effort
             continue
     return found

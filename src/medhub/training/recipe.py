@@ -25,6 +25,9 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
+from ..logging_utils import get_logger
+
+logger = get_logger("training")
 
 SECTIONS = ("name", "seed", "model", "data", "training", "evaluation")
 MODEL_KEYS = ("type", "config", "pretrained", "revision")
@@ -107,6 +110,15 @@ def load_recipe(path: str | Path) -> Recipe:
         raise ConfigError(f"{path}: cannot read the recipe ({err.strerror or err})") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+    if isinstance(values, dict) and "zoo" in values:
+        # A zoo recipe (recipes/zoo/): its `zoo:` section (card facts, zoo-only training-set handling) is read by
+        # `medhub zoo build`; `medhub train` trains the plain recipe and says what it leaves out.
+        values = dict(values)
+        zoo = values.pop("zoo") or {}
+        used = sorted(k for k in ("class_weights", "augment", "random_crop", "weight_map") if zoo.get(k))
+        if used:
+            logger.warning("%s: the zoo section's %s apply only in `medhub zoo build`; `medhub train` trains "
+                           "without them", path, used)
     return Recipe.from_dict(values, source=str(path))
 
 
