@@ -172,10 +172,6 @@ def test_no_upload_left_on_disk_after_the_load():
     assert not LEFT_ON_DISK, f"{len(LEFT_ON_DISK)} uploads left on disk, e.g. {LEFT_ON_DISK[:3]}"
 
 
-@pytest.mark.xfail(reason="known bug of the Spaces app (src/medhub/spaces): gradio stores identical uploads under "
-                          "one content-hash path, rewritten while another request's response streams it "
-                          "('Too little data for declared Content-Length'); see benchmarks/RELIABILITY.md",
-                   strict=False)
 def test_many_users_uploading_the_same_file(server, shared_data, tmp_path):
     images = _user_images(shared_data, tmp_path, 1)
     expected = [_probs(Client(server["url"], verbose=False).predict(handle_file(images[0]), 0.4, api_name=API))]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import gradio as gr
 
 from ..interpret import overlay_heatmap
-from .common import LoadedModel, check_upload, example_paths, gpu, model_details, uploads, user_errors
+from .common import (LoadedModel, check_upload, example_paths, gpu, model_details, picture_file, uploads,
+                     user_errors)
 
 
 def classify(loaded: LoadedModel, path: str, opacity: float = 0.4):
@@ -38,12 +39,12 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
         top = max(probs, key=probs.get)
         text = (f"Top label: **{top}** ({probs[top]:.1%}). Heatmap: class activation map of *{top}* over the "
                 f"preprocessed image ({display.shape[1]}x{display.shape[0]}).")
-        return display, probs, overlay, text, (display, heatmap)
+        return picture_file(display, "input"), probs, picture_file(overlay, "cam"), text, (display, heatmap)
 
     def reblend(state, opacity):
         if state is None:
             return None
-        return overlay_heatmap(state[0], state[1], alpha=float(opacity))
+        return picture_file(overlay_heatmap(state[0], state[1], alpha=float(opacity)), "cam")
 
     with gr.Row():
         with gr.Column(scale=1):

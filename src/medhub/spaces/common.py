@@ -278,6 +278,7 @@ class _Uploads:
         self._lock = threading.Lock()
         self._held: dict[Path, int] = {}
         self._due: dict[Path, float] = {}
+        self._since: dict[Path, float] = {}  # wall-clock time the deletion was scheduled (compared with mtime)
         self._sweeper: threading.Thread | None = None
 
     @contextlib.contextmanager
@@ -287,6 +288,7 @@ class _Uploads:
             for path in mine:
                 self._held[path] = self._held.get(path, 0) + 1
                 self._due.pop(path, None)
+                self._since.pop(path, None)
         try:
             for path, given in zip(mine, (p for p in paths if p)):
                 if not path.is_file():  # deleted under a concurrent request's grace period: very unlikely
@@ -299,7 +301,7 @@ class _Uploads:
                     if self._held[path] == 0:
                         del self._held[path]
                         if not _is_example_copy(path):
-                            self._due[path] = time.monotonic() + UPLOAD_GRACE_S
+                            self._schedule(path)
                 if self._due and (self._sweeper is None or not self._sweeper.is_alive()):
                     self._sweeper = threading.Thread(target=self._sweep, name="medhub-upload-sweeper", daemon=True)
                     self._sweeper.start()
@@ -310,10 +312,22 @@ class _Uploads:
         with self._lock:
             for path in (_in_upload_folder(p) for p in paths):
                 if path is not None and path not in self._held and not _is_example_copy(path):
-                    self._due[path] = time.monotonic() + UPLOAD_GRACE_S
+                    self._schedule(path)
             if self._due and (self._sweeper is None or not self._sweeper.is_alive()):
                 self._sweeper = threading.Thread(target=self._sweep, name="medhub-upload-sweeper", daemon=True)
                 self._sweeper.start()
+
+    def _schedule(self, path: Path) -> None:  # with the lock held
+        self._due[path] = time.monotonic() + UPLOAD_GRACE_S
+        self._since[path] = time.time()
+
+    def _uploaded_again(self, path: Path) -> bool:
+        """The file was replaced after its deletion was scheduled: the same content uploaded anew (gradio moves
+        each upload into place, so its mtime is the upload's), for a request that may not have joined yet."""
+        try:
+            return path.stat().st_mtime > self._since.get(path, 0.0)
+        except OSError:
+            return False
 
     def _sweep(self) -> None:
         while True:
@@ -322,10 +336,11 @@ class _Uploads:
             with self._lock:
                 now = time.monotonic()
                 for path in [p for p, due in self._due.items() if due <= now]:
-                    if path in queued:  # a waiting request has the same upload: keep it for that one
-                        self._due[path] = now + UPLOAD_GRACE_S
+                    if path in queued or self._uploaded_again(path):  # a request has (or will have) this upload
+                        self._schedule(path)
                     else:
                         del self._due[path]
+                        self._since.pop(path, None)
                         _delete(path)
                 if not self._due:
                     return
@@ -369,7 +384,7 @@ def _collect_paths(value, found: set[Path]) -> None:
 
 
 def _queued_paths() -> set[Path]:
-    """Upload paths referenced by requests still waiting in the queues of the watched apps.
+    """Upload paths referenced by requests waiting in the queues of the watched apps, or being processed.
 
     Reads gradio's queue (`Blocks._queue`); if its internals change this finds nothing and the grace period
     alone protects waiting requests."""
@@ -378,6 +393,9 @@ def _queued_paths() -> set[Path]:
         try:
             for event_queue in list(app._queue.event_queue_per_concurrency_id.values()):
                 for event in list(event_queue.queue):
+                    _collect_paths(getattr(event.data, "data", None), found)
+            for running in list(app._queue.active_jobs):  # taken from the queue, handler maybe not entered yet
+                for event in list(running or []):
                     _collect_paths(getattr(event.data, "data", None), found)
         except Exception:  # noqa: BLE001 - gradio internals: best effort
             continue
@@ -458,6 +476,19 @@ def output_dir() -> Path:
         if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
             shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(dir=_OUTPUTS))
+
+
+def picture_file(array: np.ndarray | None, name: str = "image") -> str | None:
+    """`array` (uint8 grey or RGB) as a PNG in a fresh output folder, for an image output of an event.
+
+    Why not return the array: gradio saves an array output under the hash of its bytes and rewrites that file in
+    place, so two users receiving the same picture at once (the same upload) could be served a half-written
+    file. A returned file is copied into gradio's cache under a temporary name and renamed, which is safe."""
+    if array is None:
+        return None
+    from ..predict import save_png
+
+    return str(save_png(np.ascontiguousarray(array), output_dir() / f"{name}.png"))
 
 
 def scale_to_uint8(array: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ from PIL import Image
 from ..errors import InputError
 from ..metrics import dice
 from ..predict import label_overlay
-from .common import (LoadedModel, check_upload, example_paths, gpu, model_details, output_dir, uploads, user_errors)
+from .common import (LoadedModel, check_upload, example_paths, gpu, model_details, output_dir, picture_file,
+                     uploads, user_errors)
 
 
 def ground_truth_labels(path: str, shape: tuple[int, int], num_labels: int) -> np.ndarray:
@@ -70,10 +71,11 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
         if scores is not None:
             text += "\n\nDice vs ground truth: " + ", ".join(f"{n} **{s:.3f}**" for n, s in zip(loaded.labels, scores))
         overlay = label_overlay(display, labels, alpha=float(opacity))
-        return overlay, table, str(mask_path), text, (display, labels)
+        return picture_file(overlay, "overlay"), table, str(mask_path), text, (display, labels)
 
     def reblend(state, opacity):
-        return None if state is None else label_overlay(state[0], state[1], alpha=float(opacity))
+        return None if state is None else picture_file(label_overlay(state[0], state[1], alpha=float(opacity)),
+                                                       "overlay")
 
     with gr.Row():
         with gr.Column(scale=1):

@@ -27,8 +27,8 @@ from ..errors import InputError
 from ..interpret import overlay_heatmap
 from ..io import save_nifti, spacing_from_affine
 from ..predict import channel_names, label_overlay, labels_from_probabilities, load_subject, predict_probabilities
-from .common import (LoadedModel, check_upload, device, gpu, model_details, output_dir, scale_to_uint8,
-                     unzip_series, uploads, user_errors)
+from .common import (LoadedModel, check_upload, device, gpu, model_details, output_dir, picture_file,
+                     scale_to_uint8, unzip_series, uploads, user_errors)
 
 REGIONS = {"centred 64x64x40 sub-volume (fast)": (64, 64, 40), "centred 96x96x64 sub-volume": (96, 96, 64),
            "whole volume (slow on CPU: minutes)": None}
@@ -182,7 +182,7 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
                  "for all of it)")
         text = (f"Input {'x'.join(map(str, result.labels.shape))} voxels ({spacing} mm); segmented {where}. "
                 f"Mask NIfTI: uint8 label values in the input's geometry.")
-        views = [render(state, v, i, opacity, overlay) for v, i in zip(VIEWS, (z, y, x))]
+        views = [picture_file(render(state, v, i, opacity, overlay), v) for v, i in zip(VIEWS, (z, y, x))]
         shape = result.labels.shape
         sliders = [gr.Slider(maximum=shape[2] - 1, value=z), gr.Slider(maximum=shape[1] - 1, value=y),
                    gr.Slider(maximum=shape[0] - 1, value=x)]
@@ -222,12 +222,12 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
     run.click(user_errors(predict), inputs=[*uploads, region, opacity, overlay],
               outputs=[summary, *images, *sliders, table, mask, state], api_name=entry.slug)
     for view, image, slider in zip(VIEWS, images, sliders):
-        slider.release(lambda s, i, o, ov, view=view: render(s, view, i, o, ov),
+        slider.release(lambda s, i, o, ov, view=view: picture_file(render(s, view, i, o, ov), view),
                        inputs=[state, slider, opacity, overlay],
                        outputs=[image], api_visibility="private", show_progress="hidden")
 
     def rerender(s, o, ov, *indices):
-        return [render(s, v, i, o, ov) for v, i in zip(VIEWS, indices)]
+        return [picture_file(render(s, v, i, o, ov), v) for v, i in zip(VIEWS, indices)]
 
     controls = dict(inputs=[state, opacity, overlay, *sliders], outputs=images, api_visibility="private",
                     show_progress="hidden")
