@@ -36,6 +36,7 @@ LOAD_SECONDS = float(os.environ.get("MEDHUB_LOAD_SECONDS", "10"))
 QUEUE_SIZE = 16  # smaller than the number of users, so that the busy path is exercised
 MAX_FILE_SIZE = "2mb"
 GRACE_S = 1.0
+REFUSED_TTL_S = 20.0  # refused uploads: deleted once this old (a busy server may see a client join seconds late)
 API = "/resnet18_pneumonia"
 LEFT_ON_DISK: list[Path] = []  # filled by test_fifty_concurrent_users
 BUSY = re.compile(r"(?i)queue is full|busy|too many")
@@ -54,7 +55,8 @@ def server(shared_data, tmp_path_factory):
     port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(work / "gradio"),
                MEDHUB_DEMO_MAX_FILE_SIZE=MAX_FILE_SIZE, MEDHUB_DEMO_QUEUE_SIZE=str(QUEUE_SIZE),
-               MEDHUB_DEMO_UPLOAD_GRACE_S=str(GRACE_S), MEDHUB_EXAMPLES_DIR=str(shared_data),
+               MEDHUB_DEMO_UPLOAD_GRACE_S=str(GRACE_S),
+               MEDHUB_DEMO_REFUSED_UPLOAD_TTL_S=str(REFUSED_TTL_S), MEDHUB_EXAMPLES_DIR=str(shared_data),
                NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost", OMP_NUM_THREADS="1")
     code = ("import sys; from medhub.demo import run_demo; "
             f"sys.exit(run_demo(host='127.0.0.1', port={port}, models=['resnet18-pneumonia']))")
@@ -157,7 +159,7 @@ def test_fifty_concurrent_users(server, shared_data, tmp_path):
     assert max(stats["memory_mb"]) < stats["baseline_mb"] + 1024, "server memory grew by more than 1 GiB under load"
     assert server["process"].poll() is None  # alive afterwards, and still answering correctly
     assert _probs(solo.predict(handle_file(images[0]), 0.4, api_name=API)) == pytest.approx(expected[0], abs=1e-5)
-    time.sleep(GRACE_S + 2.5)
+    time.sleep(REFUSED_TTL_S + GRACE_S + 2.5)
     names = {p.name for p in images} | {big.name}
     LEFT_ON_DISK.extend(p for p in server["temp_dir"].rglob("*") if p.is_file() and p.name in names)
     if os.environ.get("MEDHUB_LOAD_STATS"):  # benchmarks/reliability.py reports these figures

@@ -46,6 +46,9 @@ MAX_SIDE = 8192
 MAX_VOXELS = 64_000_000  # 3D, per channel (a BraTS volume is 8.9 M)
 MAX_ZIP_BYTES = 1_000_000_000  # uncompressed size of a DICOM series zip
 UPLOAD_GRACE_S = float(os.environ.get("MEDHUB_DEMO_UPLOAD_GRACE_S", "10"))  # uploads deleted this long after use
+# An upload whose request was refused (queue full) is deleted once it is this old and no request uses it: a client
+# may upload, then join the queue seconds later on a busy server, so a short grace would delete a live upload.
+REFUSED_UPLOAD_TTL_S = float(os.environ.get("MEDHUB_DEMO_REFUSED_UPLOAD_TTL_S", "60"))
 OUTPUT_MAX_AGE_S = 600  # downloads (mask PNG/NIfTI) written by the app are deleted after this
 
 
@@ -278,7 +281,7 @@ class _Uploads:
         self._lock = threading.Lock()
         self._held: dict[Path, int] = {}
         self._due: dict[Path, float] = {}
-        self._since: dict[Path, float] = {}  # wall-clock time the deletion was scheduled (compared with mtime)
+        self._min_age: dict[Path, float] = {}  # seconds since its last upload before a file may be deleted
         self._sweeper: threading.Thread | None = None
 
     @contextlib.contextmanager
@@ -288,7 +291,7 @@ class _Uploads:
             for path in mine:
                 self._held[path] = self._held.get(path, 0) + 1
                 self._due.pop(path, None)
-                self._since.pop(path, None)
+                self._min_age.pop(path, None)
         try:
             for path, given in zip(mine, (p for p in paths if p)):
                 if not path.is_file():  # deleted under a concurrent request's grace period: very unlikely
@@ -307,25 +310,25 @@ class _Uploads:
                     self._sweeper.start()
 
     def release_unused(self, *paths: str | Path | None) -> None:
-        """Uploads of a request that never ran (refused as busy): deleted after the grace period unless a
-        running or waiting request uses the same file (same content, same path) by then."""
+        """Uploads of a request that never ran (refused as busy): deleted once REFUSED_UPLOAD_TTL_S old, unless a
+        waiting or running request uses the same file (same content, same path) by then."""
         with self._lock:
             for path in (_in_upload_folder(p) for p in paths):
                 if path is not None and path not in self._held and not _is_example_copy(path):
-                    self._schedule(path)
+                    self._schedule(path, min_age=REFUSED_UPLOAD_TTL_S)
             if self._due and (self._sweeper is None or not self._sweeper.is_alive()):
                 self._sweeper = threading.Thread(target=self._sweep, name="medhub-upload-sweeper", daemon=True)
                 self._sweeper.start()
 
-    def _schedule(self, path: Path) -> None:  # with the lock held
-        self._due[path] = time.monotonic() + UPLOAD_GRACE_S
-        self._since[path] = time.time()
+    def _schedule(self, path: Path, min_age: float = UPLOAD_GRACE_S) -> None:  # with the lock held
+        self._due[path] = time.monotonic() + min(UPLOAD_GRACE_S, min_age)
+        self._min_age[path] = max(min_age, self._min_age.get(path, 0.0))
 
-    def _uploaded_again(self, path: Path) -> bool:
-        """The file was replaced after its deletion was scheduled: the same content uploaded anew (gradio moves
-        each upload into place, so its mtime is the upload's), for a request that may not have joined yet."""
+    def _too_young(self, path: Path) -> bool:
+        """Uploaded (again) less than its minimum age ago: gradio moves each upload into place, so the file's
+        mtime is its latest upload's, possibly for a request that has not joined the queue yet."""
         try:
-            return path.stat().st_mtime > self._since.get(path, 0.0)
+            return time.time() - path.stat().st_mtime < self._min_age.get(path, UPLOAD_GRACE_S)
         except OSError:
             return False
 
@@ -336,11 +339,11 @@ class _Uploads:
             with self._lock:
                 now = time.monotonic()
                 for path in [p for p, due in self._due.items() if due <= now]:
-                    if path in queued or self._uploaded_again(path):  # a request has (or will have) this upload
-                        self._schedule(path)
+                    if path in queued or self._too_young(path):  # a request has (or may soon have) this upload
+                        self._due[path] = now + min(UPLOAD_GRACE_S, 1.0)
                     else:
                         del self._due[path]
-                        self._since.pop(path, None)
+                        self._min_age.pop(path, None)
                         _delete(path)
                 if not self._due:
                     return
@@ -425,10 +428,10 @@ def _in_upload_folder(path: str | Path | None) -> Path | None:
 
 
 def _delete(path: Path) -> None:
+    """Delete an upload, keeping its (content-hash) folder: gradio creates that folder and then moves a new
+    upload of the same file into it, so removing the folder in between would lose that upload."""
     try:
         path.unlink(missing_ok=True)
-        if path.parent != upload_folder() and not any(path.parent.iterdir()):
-            path.parent.rmdir()
     except OSError:
         pass
 
