@@ -10,7 +10,13 @@ import torch
 
 import medhub
 from medhub.errors import ConfigError, InputError
-from medhub.layers.deepmedic_blocks import add_residual, crop_centre, pad_symmetric, upsample_repeat
+from medhub.layers.deepmedic_blocks import (
+    add_residual,
+    conv_upsampled,
+    crop_centre,
+    pad_symmetric,
+    upsample_repeat,
+)
 from medhub.models.deepmedic import (
     DeepMedicConfig,
     DeepMedicForSegmentation,
@@ -224,6 +230,56 @@ def test_block_helpers_follow_the_original():
     assert subsampled_indices(4, 3, 5, 12).tolist() == [4, 7, 10, 12, 12]
 
 
+@pytest.mark.parametrize("factors, kernel, size", [
+    ((3, 3, 3), (3, 3, 3), (21, 21, 21)), ((5, 5, 5), (3, 3, 3), (29, 29, 29)), ((2, 3, 1), (3, 1, 3), (7, 8, 9)),
+    ((3, 3, 3), (1, 1, 1), (10, 9, 8)), ((4, 4, 4), (3, 3, 3), (8, 9, 11)),
+])
+def test_conv_upsampled_equals_convolving_the_repeated_input(factors, kernel, size):
+    torch.manual_seed(0)
+    counts = [-(-s // f) + 1 for s, f in zip(size, factors)]  # one coarse voxel too many: must be ignored
+    coarse = torch.randn(2, 4, *counts, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(6, 4, *kernel, dtype=torch.float64, requires_grad=True)
+    direct = torch.nn.functional.conv3d(pad_symmetric(upsample_repeat(coarse, factors, size), [k - 1 for k in kernel]),
+                                        weight)
+    fast = conv_upsampled(coarse, weight, factors, size)
+    torch.testing.assert_close(fast, direct, rtol=1e-12, atol=1e-12)
+    grad = torch.randn_like(direct)
+    expected = torch.autograd.grad(direct, (coarse, weight), grad)
+    for got, want in zip(torch.autograd.grad(fast, (coarse, weight), grad), expected):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_training_step_matches_concatenating_the_repeated_pathways():
+    """The first FC layer convolves the subsampled pathways on their coarse grid: same loss and gradients."""
+    from medhub.layers import deepmedic_blocks
+
+    model = tiny_model().double().train()
+    for module in model.modules():  # dropout is random; the comparison needs the same function twice
+        if isinstance(module, torch.nn.Dropout):
+            module.eval()
+    torch.manual_seed(2)
+    context = torch.randn(2, 2, *model.context_size((6, 6, 6)), dtype=torch.float64)
+    labels = torch.randint(0, 3, (2, 6, 6, 6))
+    results = []
+    for coarse in (True, False):
+        original = deepmedic_blocks.DeepMedicConvBlock._convolves_coarse
+        if not coarse:
+            deepmedic_blocks.DeepMedicConvBlock._convolves_coarse = lambda self: False
+        try:
+            model.zero_grad()
+            state = {k: v.clone() for k, v in model.state_dict().items()}
+            loss = model(context, labels=labels).loss
+            loss.backward()
+            results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+            model.load_state_dict(state)
+        finally:
+            deepmedic_blocks.DeepMedicConvBlock._convolves_coarse = original
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    torch.testing.assert_close(loss_a, loss_b, rtol=1e-12, atol=1e-12)
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-9, atol=1e-12, msg=name)
+
+
 def test_dense_inference_covers_every_voxel_and_matches_a_direct_forward():
     model = tiny_model()
     torch.manual_seed(1)
@@ -239,3 +295,5 @@ def test_dense_inference_covers_every_voxel_and_matches_a_direct_forward():
     torch.testing.assert_close(probs[:, 10:15, 10:15, 10:15], direct, rtol=1e-5, atol=1e-6)
     masked = model.segment_volume(volume, progress=False, roi_mask=torch.zeros(24, 24, 24))
     assert torch.count_nonzero(masked) == 0
+    fast = model.segment_volume(volume, batch_size=16, progress=False, precision="bf16")  # autocast: close, not equal
+    assert (fast - probs).abs().max() < 0.1 and (fast.argmax(0) == probs.argmax(0)).float().mean() > 0.95
