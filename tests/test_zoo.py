@@ -31,9 +31,9 @@ FLOORS = {
     "resnet18-pneumonia": {"auroc": 0.98, "accuracy": 0.94},     # measured 0.9910 / 0.9599
     "vgg16-pneumonia": {"auroc": 0.98, "accuracy": 0.925},       # measured 0.9917 / 0.9389
 }
-# U-Net on held-out slice 16 measured Rand error 0.1415, pixel error 0.1279 (the issue's targets, 0.05 / 0.07,
-# are NOT met yet by this checkpoint: these ceilings guard against regressions only).
-CEILINGS = {"unet-isbi2012": {"rand_error": 0.16, "pixel_error": 0.14}}
+# U-Net on held-out slice 16 measured Rand error 0.0710, pixel error 0.0805 (all 4 held-out slices: 0.111 / 0.081;
+# the issue's targets, 0.05 / 0.07, are NOT met yet by this checkpoint: these ceilings guard against regressions only).
+CEILINGS = {"unet-isbi2012": {"rand_error": 0.09, "pixel_error": 0.095}}
 PRESENT = [name for name in (*FLOORS, *CEILINGS) if (ZOO / name / "config.json").is_file()]
 
 needs_data = pytest.mark.skipif(DATA is None, reason="../shared/data (or MEDHUB_DATA_DIR) not found: no real data")
@@ -131,6 +131,27 @@ def test_zoo_recipes_parse():
     for name in ("chexnet-pneumonia", "resnet18-pneumonia", "vgg16-pneumonia", "unet-isbi2012"):
         recipe, spec = load_zoo_recipe(name)
         assert recipe.name == spec.id == name and spec.get("license") and spec.get("limitations")
+
+
+def test_zoo_weight_map_class_balance_switch():
+    """`zoo.weight_map.class_balance: false` keeps the paper's border term and drops the class term w_c."""
+    import numpy as np
+    from datasets import Dataset
+
+    from medhub.zoo_build import ZooSpec, _with_weight_maps
+
+    label = np.zeros((32, 32), dtype=np.uint8)
+    label[2:14, 2:30] = 255
+    label[16:30, 2:30] = 255  # two cells, 2-pixel gap at rows 14..15
+    maps = {}
+    for balance in (True, False):
+        spec = ZooSpec("x", Path("x.yaml"), {"weight_map": {"w0": 10.0, "sigma": 3.0, "class_balance": balance}})
+        rows = _with_weight_maps(Dataset.from_dict({"label": [label.tolist()]}), spec, "label", {255: 1})
+        maps[balance] = np.asarray(rows[0]["weight_map"], dtype=np.float32)
+    cells = label == 255
+    assert np.allclose(maps[False][cells], 1.0)
+    assert not np.allclose(maps[True][cells], 1.0)
+    assert maps[False][14, 10] > 5.0 and maps[True][14, 10] > maps[False][14, 10]  # the gap between the cells
 
 
 def test_zoo_push_up_to_http_boundary(write_endpoint, tmp_path):
