@@ -29,8 +29,8 @@ SUBJECT = "brats_2013_pat0004_1"
 
 # Measured on the crop of pat0004 (see the module docstring) with the committed float16 weights loaded as float32.
 FLOORS = {
-    "attention-unet-brats": {"dice_whole_tumor": 0.90, "dice_tumor_core": 0.70, "dice_enhancing_tumor": 0.68},
-    # measured 0.9272 / 0.7292 / 0.7105
+    "attention-unet-brats": {"dice_whole_tumor": 0.88, "dice_tumor_core": 0.58, "dice_enhancing_tumor": 0.71},
+    # measured 0.9074 / 0.6139 / 0.7444
     "deepmedic-brats": {"dice_whole_tumor": 0.90, "dice_tumor_core": 0.74, "dice_enhancing_tumor": 0.73},
     # measured 0.9214 / 0.7750 / 0.7658
 }
