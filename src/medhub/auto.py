@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .configuration_utils import MedPreTrainedConfig
 from .errors import ConfigError
 from .hub import CONFIG_NAME, PROCESSOR_NAME, ResolvedModel, resolve_model
@@ -84,8 +86,9 @@ def load_config(folder: str | os.PathLike, expected: type | None = None) -> MedP
     config_class = CONFIG_REGISTRY[model_type]
     for key in ("dtype", "torch_dtype"):
         value = data.get(key)
-        if value is not None and not (isinstance(value, str) and (value == "auto" or isinstance(
-                getattr(__import__("torch"), value, None), __import__("torch").dtype))):
+        is_dtype_name = isinstance(value, str) and (
+            value == "auto" or isinstance(getattr(torch, value, None), torch.dtype))
+        if value is not None and not is_dtype_name:
             raise ConfigError(f"{file}: {key}={value!r} is not a torch dtype name (e.g. 'float32')")
     if expected is not None and expected is not MedPreTrainedConfig and not issubclass(config_class, expected):
         raise ConfigError(f"{file}: model_type {model_type!r} is a {config_class.__name__}, not a {expected.__name__}")

@@ -98,7 +98,12 @@ def run_demo(out_dir: str | Path | None = None, data_dir: str | Path | None = No
     """Serve every model in one app (tabs) on host:port until interrupted; batch=True: `run_batch_demo`."""
     if batch:
         return run_batch_demo(out_dir or "out/demo", data_dir)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if "HF_HUB_OFFLINE" not in os.environ:
+        # huggingface_hub reads the variable once, at import (transformers imported it already): set both.
+        from huggingface_hub import constants
+
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        constants.HF_HUB_OFFLINE = True
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     if data_dir:
         os.environ["MEDHUB_EXAMPLES_DIR"] = str(data_dir)

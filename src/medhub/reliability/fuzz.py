@@ -561,11 +561,19 @@ def _finite(a) -> bool:
 
 # DICOM -------------------------------------------------------------------------------------------------------
 
-def _mutate_dicom(seed, out_dir, rng):
-    out = out_dir / "case.dcm"
-    if rng.random() < 0.5:
-        return out, mutate_dicom_dataset(seed, out, rng)
-    return out, "bytes " + _write_mutation(seed, out, rng, None)
+def _format_or_bytes(name: str, format_aware: Callable):
+    """A mutator writing `out_dir/name`: half the cases a format-aware edit, half raw byte mutations."""
+
+    def mutate(seed, out_dir, rng):
+        out = out_dir / name
+        if rng.random() < 0.5:
+            return out, format_aware(seed, out, rng)
+        return out, "bytes " + _write_mutation(seed, out, rng, None)
+
+    return mutate
+
+
+_mutate_dicom = _format_or_bytes("case.dcm", mutate_dicom_dataset)
 
 
 def _run_dicom(path):
@@ -718,11 +726,7 @@ def _check_image(path, result):
 
 # MedMNIST ----------------------------------------------------------------------------------------------------
 
-def _mutate_medmnist(seed, out_dir, rng):
-    out = out_dir / "case.npz"
-    if rng.random() < 0.5:
-        return out, mutate_npz(seed, out, rng)
-    return out, "bytes " + _write_mutation(seed, out, rng, None)
+_mutate_medmnist = _format_or_bytes("case.npz", mutate_npz)
 
 
 def _run_medmnist(path):

@@ -305,9 +305,6 @@ class _Uploads:
                         del self._held[path]
                         if not _is_example_copy(path):
                             self._schedule(path)
-                if self._due and (self._sweeper is None or not self._sweeper.is_alive()):
-                    self._sweeper = threading.Thread(target=self._sweep, name="medhub-upload-sweeper", daemon=True)
-                    self._sweeper.start()
 
     def release_unused(self, *paths: str | Path | None) -> None:
         """Uploads of a request that never ran (refused as busy): deleted once REFUSED_UPLOAD_TTL_S old, unless a
@@ -316,13 +313,13 @@ class _Uploads:
             for path in (_in_upload_folder(p) for p in paths):
                 if path is not None and path not in self._held and not _is_example_copy(path):
                     self._schedule(path, min_age=REFUSED_UPLOAD_TTL_S)
-            if self._due and (self._sweeper is None or not self._sweeper.is_alive()):
-                self._sweeper = threading.Thread(target=self._sweep, name="medhub-upload-sweeper", daemon=True)
-                self._sweeper.start()
 
     def _schedule(self, path: Path, min_age: float = UPLOAD_GRACE_S) -> None:  # with the lock held
         self._due[path] = time.monotonic() + min(UPLOAD_GRACE_S, min_age)
         self._min_age[path] = max(min_age, self._min_age.get(path, 0.0))
+        if self._sweeper is None or not self._sweeper.is_alive():
+            self._sweeper = threading.Thread(target=self._sweep, name="medhub-upload-sweeper", daemon=True)
+            self._sweeper.start()
 
     def _too_young(self, path: Path) -> bool:
         """Uploaded (again) less than its minimum age ago: gradio moves each upload into place, so the file's
@@ -346,6 +343,7 @@ class _Uploads:
                         self._min_age.pop(path, None)
                         _delete(path)
                 if not self._due:
+                    self._sweeper = None  # under the lock: the next _schedule starts a new sweeper
                     return
 
 
@@ -437,13 +435,6 @@ def _delete(path: Path) -> None:
 
 
 uploads = _Uploads()
-
-
-def forget(*paths: str | Path | None) -> None:
-    """Delete uploads now (files inside gradio's upload folder only), whether or not a request holds them."""
-    for path in (_in_upload_folder(p) for p in paths):
-        if path is not None:
-            _delete(path)
 
 
 def user_errors(fn: Callable) -> Callable:
