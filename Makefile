@@ -23,7 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[bench]'
-	HF_HUB_DISABLE_TELEMETRY=1 $(PY) benchmarks/run.py
+	HF_HUB_DISABLE_TELEMETRY=1 $(PY) benchmarks/run.py --compile
 
 clean-venv:
 	rm -rf $(VENV)

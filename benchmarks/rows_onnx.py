@@ -20,6 +20,7 @@ CASES = {  # zoo id -> a standard input (batch 1)
     "vgg16-pneumonia": None,
     "unet-isbi2012": (1, 1, 512, 512),
     "attention-unet-brats": (1, 2, 96, 96, 96),
+    "deepmedic-brats": "context",  # one full-resolution context patch of a 29^3 output segment (see below)
 }
 
 
@@ -45,9 +46,12 @@ def run(repeats: int, quick: bool, compile_: bool) -> Table:
         for zoo_id in ids:
             config = recipe_config(zoo_id)
             model = medhub.MedModel.from_config(config).eval()
-            shape = CASES[zoo_id] or (1, config.in_channels, 224, 224)
-            if quick:
-                shape = shape[:2] + tuple(min(s, 64) for s in shape[2:])
+            if CASES[zoo_id] == "context":  # DeepMedic's one-tensor form: it cuts every pathway's input itself
+                shape = (1, config.in_channels) + (model.context_size(9 if quick else 29),) * 3
+            else:
+                shape = CASES[zoo_id] or (1, config.in_channels, 224, 224)
+                if quick:
+                    shape = shape[:2] + tuple(min(s, 64) for s in shape[2:])
             x = torch.randn(shape)
             path = Path(tmp) / f"{zoo_id}.onnx"
             with torch.inference_mode():
@@ -73,6 +77,7 @@ def run(repeats: int, quick: bool, compile_: bool) -> Table:
                       t["ort"].ms(), f"{t['eager'].median / t['ort'].median:.2f}x faster")
     table.note("Exported with `torch.onnx.export(..., dynamo=False, opset_version=17)` (onnxscript is not installed "
                "for the dynamo exporter); onnxruntime CPUExecutionProvider with the same thread count. Models are "
-               "built from recipes/zoo configs (random weights). DeepMedic is left out: its two-input segment "
-               "interface (normal + subsampled pathways) has no single-tensor ONNX signature yet.")
+               "built from recipes/zoo configs (random weights). DeepMedic is exported in its one-tensor form: a "
+               "full-resolution context patch (`model.context_size(29)` per axis) from which the graph cuts the "
+               "normal and subsampled pathways' inputs, predicting a 29^3 segment.")
     return table

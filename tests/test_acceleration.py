@@ -115,3 +115,14 @@ def test_onnx_export_matches_eager(tmp_path):
     with torch.inference_mode():
         expected = model(pixel_values=x).logits
     assert (OnnxPredictor(tmp_path / "model.onnx")(x) - expected).abs().max().item() < 1e-4
+
+
+def test_deepmedic_exports_to_onnx_in_its_one_tensor_form(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from medhub import DeepMedicConfig, MedModel
+    from medhub.acceleration import export_onnx
+
+    torch.manual_seed(0)
+    model = MedModel.from_config(DeepMedicConfig.released()).eval()
+    x = torch.randn(1, 2, *(model.context_size(5),) * 3)  # a context patch: the graph cuts every pathway's input
+    assert export_onnx(model, x, tmp_path / "deepmedic.onnx") < 1e-4

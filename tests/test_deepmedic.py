@@ -297,3 +297,15 @@ def test_dense_inference_covers_every_voxel_and_matches_a_direct_forward():
     assert torch.count_nonzero(masked) == 0
     fast = model.segment_volume(volume, batch_size=16, progress=False, precision="bf16")  # autocast: close, not equal
     assert (fast - probs).abs().max() < 0.1 and (fast.argmax(0) == probs.argmax(0)).float().mean() > 0.95
+
+
+def test_compiled_dense_inference_equals_eager_and_pads_the_last_batch():
+    model = tiny_model()
+    torch.manual_seed(2)
+    volume = torch.randn(2, 20, 24, 22)
+    eager = model.segment_volume(volume, batch_size=5, progress=False)
+    # 4 x 5 x 5 = 100 tiles: the last batch of 7 holds 2 tiles and is filled up to the compiled shape
+    compiled = model.segment_volume(volume, batch_size=7, progress=False, compile=True)
+    assert compiled.shape == (3, 20, 24, 22)
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+    assert model.training is False and all(p.requires_grad for p in model.parameters())  # the model is untouched

@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hub_servers import closed_port, folder_files, make_repo, olah_server, run_client  # noqa: E402,F401
 from tiny_model import make_model  # noqa: E402
 
+from medhub.errors import CorruptWeightsError  # noqa: E402
+
 KINDS = ["pickle-only", "corrupt", "mismatch", "unknown-type"]
 
 
@@ -146,3 +148,20 @@ def test_unreachable_endpoint_for_a_non_medhub_id(folder_results):
     message = error(folder_results, "unreachable", "ModelNotFoundError")
     assert "unreachable (" in message and "is not in the local cache" in message
     assert "medhub zoo: not consulted, it only holds ids under medhub/" in message
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_refused_and_the_tensor_named(tmp_path, dtype, bad):
+    from safetensors.torch import save_file
+
+    from medhub.hub import check_safetensors_file
+
+    finite = torch.tensor([0.0, -0.0, 1.5, -2.0, torch.finfo(dtype).max, -torch.finfo(dtype).max], dtype=dtype)
+    tensors = {"a.weight": finite.clone(), "b.weight": finite.clone(), "c.index": torch.arange(4)}
+    save_file(tensors, tmp_path / "ok.safetensors")
+    check_safetensors_file(tmp_path / "ok.safetensors")  # largest finite values and signed zeros pass
+    tensors["b.weight"][2] = bad
+    save_file(tensors, tmp_path / "bad.safetensors")
+    with pytest.raises(CorruptWeightsError, match=r"bad.safetensors.*'b.weight' holds NaN or Inf"):
+        check_safetensors_file(tmp_path / "bad.safetensors")

@@ -154,16 +154,21 @@ def _set_module(root: nn.Module, name: str, module: nn.Module) -> None:
 
 
 def optimize_for_inference(model: nn.Module, example: torch.Tensor, *, channels_last: bool = True,
-                           fuse_bn: bool = True, compile: bool = False, **forward_kwargs) -> nn.Module:
+                           fuse_bn: bool = True, compile: bool = False, precision: str = "fp32",
+                           **forward_kwargs) -> nn.Module:
     """An eval-mode copy of `model` that computes the same float32 function, faster on CPU.
 
     example: one input batch (shape and dtype of real inputs) used to find foldable conv/BN pairs, to check
         the folding, and to warm up (and compile) the model.
     compile: also `torch.compile` it (inductor; weights frozen as constants, which folds the rest of the
         inference graph). The compile time is logged and stored as `model.medhub_compile_seconds`.
+        Shapes are static: call it with inputs of the example's shape, layout and dtype (others recompile).
+    precision: the precision the compiled model will run under ("bf16": compiled under bf16 autocast, so
+        calls under `precision_context("bf16")` do not compile again).
     """
     if not isinstance(example, torch.Tensor):
         raise InputError(f"example: expected a torch.Tensor batch, got {type(example).__name__}")
+    check_precision(precision)
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
@@ -177,7 +182,8 @@ def optimize_for_inference(model: nn.Module, example: torch.Tensor, *, channels_
 
         start = time.perf_counter()
         compiled = torch.compile(fast, dynamic=False)
-        with torch.inference_mode(), inductor_config.patch(freezing=True):  # compiled on this first call
+        with torch.inference_mode(), inductor_config.patch(freezing=True), \
+                precision_context(precision, example.device.type):  # compiled on this first call
             compiled(to_channels_last(example) if channels_last else example, **forward_kwargs)
         seconds = time.perf_counter() - start
         logger.info("torch.compile of %s took %.1f s", type(model).__name__, seconds)

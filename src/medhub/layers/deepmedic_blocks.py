@@ -82,7 +82,8 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """F.conv3d without bias or padding; a 1^3 kernel is a matrix product over channels (with one thread,
     F.conv3d takes a slow unblocked path for it on CPU, about 2x slower than the matrix product)."""
     if weight.shape[2:] == (1, 1, 1):
-        return F.linear(x.movedim(1, -1), weight.flatten(1)).movedim(-1, 1)
+        last = x.ndim - 1  # non-negative dims: the ONNX exporter writes a negative one into a Transpose as is
+        return F.linear(x.movedim(1, last), weight.flatten(1)).movedim(last, 1)
     return F.conv3d(x, weight)
 
 
@@ -130,7 +131,8 @@ def conv_upsampled(coarse: torch.Tensor, weight: torch.Tensor, factors: Sequence
     with torch.autocast(weight.device.type, enabled=False):
         for axis, (_, classes) in enumerate(axes):
             rows = [[float(t == offset) for t in taps] for _, taps in classes for offset in range(max(taps) + 1)]
-            summed = torch.tensordot(summed, weight.new_tensor(rows), dims=([axis + 2], [1])).movedim(-1, axis + 2)
+            summed = torch.tensordot(summed, weight.new_tensor(rows), dims=([axis + 2], [1]))
+            summed = summed.movedim(summed.ndim - 1, axis + 2)
     # split (not indexing) so that the backward pass concatenates the kernels' gradients once
     spans = [[max(taps) + 1 for _, taps in classes] for _, classes in axes]
     outputs = []
@@ -203,7 +205,8 @@ class DeepMedicConvBlock(nn.Module):
         # Normalisation and activation act voxel by voxel, so repeated voxels stay equal; dropout would not.
         dropping = self.training and isinstance(self.dropout, nn.Dropout)
         kernels_ok = all(k in (1, 3) for k in self.kernel_size)
-        return kernels_ok and not dropping and (self.padding == "mirror" or max(self.kernel_size) == 1)
+        return kernels_ok and not dropping and (self.padding == "mirror" or max(self.kernel_size) == 1) \
+            and not torch.onnx.is_in_onnx_export()  # exported graphs take the plain path (same function)
 
     def _conv_by_parts(self, x: torch.Tensor, upsampled: Sequence[tuple[int, Sequence[int]]]) -> torch.Tensor:
         channels = [c for c, _ in upsampled]
