@@ -15,8 +15,8 @@ Segments are run in batches of `batch_size`; memory is bounded by one batch plus
 `precision="bf16"` runs the network under bfloat16 autocast (about 2x faster on CPUs with AVX-512 BF16; the
 probabilities then differ from float32 by up to ~1e-2, see benchmarks/RESULTS.md for the effect on Dice);
 the default "fp32" is the exact path. `compile=True` first compiles a frozen copy of the model with
-torch.compile (`medhub.acceleration.optimize_for_inference`: about 25-35 s on 2 CPU cores, less when inductor's
-cache holds it) and pads the last batch to `batch_size` so that one compiled graph serves every batch; the
+torch.compile (`medhub.acceleration.optimize_for_inference`: 16-22 s measured on 2 CPU cores with inductor's
+cache warm, longer on a cold one) and pads the last batch to `batch_size` so that one compiled graph serves every batch; the
 segments then run about 1.4-1.5x faster (benchmarks/RESULTS.md, row 5), which pays off on whole volumes.
 """
 
@@ -68,7 +68,7 @@ def segment_volume(model, volume: torch.Tensor, batch_size: int = 10, progress: 
     precision: "fp32" (exact) or "bf16" (autocast; an explicit speed/accuracy trade, see the module docstring).
     compile: run a torch.compile'd frozen copy of the model (same function; see the module docstring).
     """
-    from ...acceleration import check_precision, optimize_for_inference, precision_context, to_channels_last
+    from ...acceleration import check_precision, optimize_for_inference, precision_context
     from tqdm.auto import tqdm
 
     config = model.config
@@ -111,13 +111,11 @@ def segment_volume(model, volume: torch.Tensor, batch_size: int = 10, progress: 
             for first in tqdm(batches, desc="DeepMedic segments", disable=not progress, unit="batch"):
                 batch = tiles[first:first + batch_size]
                 # a compiled graph has one batch shape: the last batch is filled up with copies of its first tile
-                padded_batch = batch + batch[:1] * (batch_size - len(batch)) if compile else batch
-                normal = torch.stack([padded[(slice(None),) + _box(t, segment)] for t in padded_batch])
-                subs = [torch.stack([_subsampled(with_border, t, f, n, model.receptive_field) for t in padded_batch])
+                filled = batch + batch[:1] * (batch_size - len(batch)) if compile else batch
+                normal = torch.stack([padded[(slice(None),) + _box(t, segment)] for t in filled])
+                subs = [torch.stack([_subsampled(with_border, t, f, n, model.receptive_field) for t in filled])
                         for f, n in zip(config.subsample_factors, geometry.segment_sizes(output)[1:])]
                 kwargs = {"subsampled_values": subs if subs else None}
-                if compile:
-                    normal = to_channels_last(normal)  # the layout the graph is compiled for
                 if network is None:
                     network = optimize_for_inference(model, normal, channels_last=False, fuse_bn=False,
                                                      compile=True, precision=precision, **kwargs) \
