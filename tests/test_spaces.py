@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import re
 import time
 import urllib.request
 import zipfile
@@ -121,8 +122,8 @@ def test_twenty_concurrent_requests_are_all_answered(client, shared_data):
 def test_unet_endpoint_mask_areas_and_dice(client, shared_data):
     image = shared_data / "isbi2012-em/train/image/0.png"
     truth = shared_data / "isbi2012-em/train/label/0.png"
-    overlay, areas, mask, summary = client.predict(handle_file(image), handle_file(truth), 0.4,
-                                                   api_name="/unet_isbi2012")
+    overlay, areas, mask, summary, cells = client.predict(handle_file(image), handle_file(truth), 0.4,
+                                                          api_name="/unet_isbi2012")
     mask = np.asarray(Image.open(mask))
     assert mask.shape == (512, 512) and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1}
     assert np.asarray(Image.open(overlay)).shape == (512, 512, 3)
@@ -132,6 +133,10 @@ def test_unet_endpoint_mask_areas_and_dice(client, shared_data):
     assert int(rows["cell"][1]) == int((mask == 1).sum())
     assert sum(float(r[2]) for r in rows.values()) == pytest.approx(100.0, abs=0.05)
     assert "Dice vs ground truth" in summary and summary.count("**") >= 4
+    # the zoo U-Net names its cell-instance post-processing: the cells' picture and their count
+    assert np.asarray(Image.open(cells)).shape == (512, 512, 3)
+    count = int(re.search(r"Cells: \*\*(\d+)\*\*", summary).group(1))
+    assert 100 < count < 1000  # ISBI 2012 slice 0 shows a few hundred neurite sections
     without_truth = client.predict(handle_file(image), None, 0.4, api_name="/unet_isbi2012")
     assert "Dice" not in without_truth[3]
 

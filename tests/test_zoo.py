@@ -31,9 +31,10 @@ FLOORS = {
     "resnet18-pneumonia": {"auroc": 0.98, "accuracy": 0.94},     # measured 0.9910 / 0.9599
     "vgg16-pneumonia": {"auroc": 0.98, "accuracy": 0.925},       # measured 0.9917 / 0.9389
 }
-# U-Net on held-out slice 16 measured Rand error 0.0710, pixel error 0.0805 (all 4 held-out slices: 0.111 / 0.081;
-# the targets, 0.05 / 0.07, are NOT met yet by this checkpoint: these ceilings guard against regressions only).
-CEILINGS = {"unet-isbi2012": {"rand_error": 0.09, "pixel_error": 0.095}}
+# U-Net on held-out slice 16 measured pixel error 0.0778, Rand error 0.0723 (argmax map) and 0.0134 (watershed
+# cells); all 4 held-out slices: 0.0789 / 0.0907 / 0.0351. The targets are pixel error <= 0.07 (NOT met)
+# and Rand error <= 0.05 (met by the watershed cells): these ceilings guard against regressions.
+CEILINGS = {"unet-isbi2012": {"rand_error": 0.09, "pixel_error": 0.09, "rand_error_watershed": 0.03}}
 PRESENT = [name for name in (*FLOORS, *CEILINGS) if (ZOO / name / "config.json").is_file()]
 
 needs_data = pytest.mark.skipif(DATA is None, reason="../shared/data (or MEDHUB_DATA_DIR) not found: no real data")
@@ -88,7 +89,7 @@ def test_unet_offline_on_held_out_slice(offline_results):
     out = _ok(offline_results, "unet-isbi2012")
     for metric, ceiling in CEILINGS["unet-isbi2012"].items():
         assert out["metrics"][metric] <= ceiling, (metric, out["metrics"])
-    assert {m["name"] for m in out["card"]} >= {"pixel_error", "rand_error", "mean_dice"}
+    assert {m["name"] for m in out["card"]} >= {"pixel_error", "rand_error", "rand_error_watershed", "mean_dice"}
 
 
 @needs_data

@@ -57,6 +57,11 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
         results = "\n".join(rows)
         if info.get("evaluation_command"):
             results += f"\n\nMeasured with `{info['evaluation_command']}`."
+        if info.get("instances"):
+            options = ", ".join(f"{k}={v!r}" for k, v in info["instances"].items() if k != "method")
+            results += ("\n\n`rand_error_watershed` scores the cell instances of "
+                        f"`medhub.inference.membrane_watershed(p, {options})` (a seeded watershed of the cell "
+                        "probability map `p`); the other metrics score the per-pixel argmax map.")
     else:
         results = "No evaluation recorded for these weights."
     hyper = info.get("hyperparameters") or {}

@@ -4,6 +4,9 @@
 name in `out_dir` first and then `os.replace`d into place (a crash never leaves a half-written output):
 
 - 2D segmenters: `<stem>_mask.png` (label values 0..K-1, uint8) and `<stem>_overlay.png` (labels over the image);
+  models whose weights name a cell-instance post-processing (`weights_info["instances"]`, the ISBI 2012 U-Net)
+  add `<stem>_instances.png` (16-bit cell labels 1..n, 0 on the watershed lines) and
+  `<stem>_instances_overlay.png` (each cell in its own colour), from `medhub.inference.membrane_watershed`;
 - 3D segmenters: `<stem>_seg.nii.gz`, a label volume (uint8, int16 beyond 255 labels) with the input's affine;
 - classifiers: one row per input in `<out>/predictions.csv` (columns: input, then one per label; sigmoid for
   multi-label and one-output models, softmax for single-label) and `<stem>_heatmap.png`, the top class's CAM
@@ -180,13 +183,15 @@ def labels_from_probabilities(probs: torch.Tensor) -> np.ndarray:
 # -- per-kind predictions ----------------------------------------------------------------------------------
 @dataclass
 class ImagePrediction:
-    """display: the image as uint8 (H, W) grey; probs: per-label probabilities; labels (H, W) or heatmap (H, W)."""
+    """display: the image as uint8 (H, W) grey; probs: per-label probabilities; labels (H, W) or heatmap (H, W);
+    instances: cell instance labels (H, W) for models with `weights_info["instances"]`."""
 
     display: np.ndarray
     probs: np.ndarray
     labels: np.ndarray | None = None
     heatmap: np.ndarray | None = None
     label_index: int | None = None
+    instances: np.ndarray | None = None
 
 
 def _default_2d_processor(model):
@@ -226,7 +231,27 @@ def segment_image(model, path: str | Path, **options: Any) -> ImagePrediction:
     probs = predict_probabilities(model, pixel_values, **options)
     if tuple(probs.shape[2:]) != display.shape:
         probs = F.interpolate(probs, size=display.shape, mode="bilinear", align_corners=False)
-    return ImagePrediction(display=display, probs=probs[0].numpy(), labels=labels_from_probabilities(probs[0]))
+    probs = probs[0]
+    return ImagePrediction(display=display, probs=probs.numpy(), labels=labels_from_probabilities(probs),
+                           instances=cell_instances(model, probs))
+
+
+def instance_options(model) -> dict | None:
+    """The keyword arguments of `membrane_watershed` saved with the weights (`weights_info["instances"]`), or None."""
+    from .inference import watershed_options
+
+    instances = (getattr(model.config, "weights_info", None) or {}).get("instances")
+    return watershed_options(instances) if instances else None
+
+
+def cell_instances(model, probs: torch.Tensor) -> np.ndarray | None:
+    """Cell labels (H, W) from (2, H, W) membrane/cell probabilities when the weights name a post-processing."""
+    options = instance_options(model)
+    if options is None or probs.ndim != 3 or probs.shape[0] != 2:
+        return None
+    from .inference import membrane_watershed
+
+    return membrane_watershed(probs[1].numpy(), **options)
 
 
 def classify_image(model, path: str | Path, **options: Any) -> ImagePrediction:
@@ -453,11 +478,22 @@ def label_overlay(display: np.ndarray, labels: np.ndarray, alpha: float = 0.4) -
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def _outputs(kind: str, dims: int, out_dir: Path, stem: str) -> list[Path]:
+def instance_overlay(display: np.ndarray, instances: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """RGB uint8: the grey image with every instance > 0 tinted in its own colour (fixed per label value), so
+    that neighbouring cells are told apart; label 0 (the watershed lines) stays grey."""
+    colours = np.random.default_rng(0).integers(40, 256, size=(int(instances.max()) + 1, 3)).astype(np.float64)
+    rgb = np.repeat(display[..., None].astype(np.float64), 3, axis=2)
+    inside = instances > 0
+    rgb[inside] = (1 - alpha) * rgb[inside] + alpha * colours[instances[inside]]
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def _outputs(kind: str, dims: int, out_dir: Path, stem: str, instances: bool = False) -> list[Path]:
     if kind == "classifier":
         return [out_dir / f"{stem}_heatmap.png"]
     if dims == 2:
-        return [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png"]
+        extra = [out_dir / f"{stem}_instances.png", out_dir / f"{stem}_instances_overlay.png"] if instances else []
+        return [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png", *extra]
     return [out_dir / f"{stem}_seg.nii.gz"]
 
 
@@ -512,6 +548,7 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
     if device is not None:
         model.to(device)
     kind, dims = model_kind(model), spatial_dims(model)
+    instances = kind == "segmenter" and dims == 2 and instance_options(model) is not None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)
@@ -520,7 +557,7 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
     report = PredictionReport()
     cases = collect_cases(model, inputs, out_dir)
     for case in tqdm(cases, desc="medhub predict", unit="input", disable=not progress):
-        outputs = _outputs(kind, dims, out_dir, case.stem)
+        outputs = _outputs(kind, dims, out_dir, case.stem, instances)
         done = all(p.is_file() for p in outputs) and (table is None or case.name in table.rows)
         if done and not overwrite and case.error is None:
             report.skipped.append(case.name)
@@ -556,8 +593,13 @@ def _predict_case(model, kind: str, dims: int, case: Case, outputs: list[Path], 
     result = segment_image(model, case.paths[0], **options)
     save_png(result.labels if result.labels.dtype == np.uint8 else result.labels.astype(np.uint16), outputs[0])
     save_png(label_overlay(result.display, result.labels), outputs[1])
+    if len(outputs) == 4 and result.instances is not None:
+        if result.instances.max() > np.iinfo(np.uint16).max:
+            raise InputError(f"{case.name}: {result.instances.max()} cells; a 16-bit instances PNG holds 65535")
+        save_png(result.instances.astype(np.uint16), outputs[2])
+        save_png(instance_overlay(result.display, result.instances), outputs[3])
 
 
-__all__ = ["Case", "ImagePrediction", "PredictionReport", "atomic_write", "classify_image", "collect_cases",
-           "label_overlay", "labels_from_probabilities", "model_kind", "predict_paths", "predict_probabilities",
-           "segment_image", "segment_subject"]
+__all__ = ["Case", "ImagePrediction", "PredictionReport", "atomic_write", "cell_instances", "classify_image",
+           "collect_cases", "instance_overlay", "label_overlay", "labels_from_probabilities", "model_kind",
+           "predict_paths", "predict_probabilities", "segment_image", "segment_subject"]

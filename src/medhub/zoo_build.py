@@ -12,6 +12,8 @@ section with what the Trainer does not know: the card's facts and the training-s
       weight_map: {w0: 10, sigma: 5}   # U-Net paper weight maps of the training label maps (loss weighted_ce);
                                        # class_balance: false leaves out the class-frequency term w_c
       inference: {roi_size: [256, 256], overlap: 0.5}   # segmentation: whole-image sliding-window evaluation
+      instances: {method: membrane_watershed, seed_threshold: 0.7}   # 2D membrane maps: cell instances by
+                                   # seeded watershed, scored as rand_error_watershed (medhub.inference)
       processor: {...}             # processor fields saved with the weights: RadiographImageProcessor for
                                    # classifiers (DICOM windowing, MONOCHROME1), GreyscaleImageProcessor otherwise
       eval_batch_size: 256
@@ -43,8 +45,8 @@ logger = get_logger("zoo")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ZOO_KEYS = ("title", "summary", "license", "datasets", "tags", "training_data", "limitations", "intended_use", "input",
-            "output", "class_weights", "augment", "random_crop", "weight_map", "inference", "processor",
-            "eval_batch_size", "notes")
+            "output", "class_weights", "augment", "random_crop", "weight_map", "inference", "instances",
+            "processor", "eval_batch_size", "notes")
 
 
 @dataclass
@@ -289,6 +291,8 @@ def build(name: str, data_dir: str | None = None, out_dir: str | None = None, wo
     info["hyperparameters"] = hyper
     if spec.get("inference"):
         info["inference"] = dict(spec.get("inference"))
+    if spec.get("instances"):
+        info["instances"] = dict(spec.get("instances"))
     info["training_data"] = spec.get("training_data") or info.get("training_data")
     info["dataset_name"] = str(recipe.data.get("name"))
     info["evaluation_command"] = (f"medhub evaluate {repo_id} {recipe.data.get('name')} --split {recipe.eval_split} "

@@ -2,7 +2,13 @@
 
 from ._utils import UndefinedMetricWarning
 from .classification import accuracy, choose_threshold, f1_at_threshold, mean_auroc, per_class_auroc, roc_auc
-from .isbi import RandScores, foreground_restricted_rand_error, foreground_restricted_rand_scores, pixel_error
+from .isbi import (
+    RandScores,
+    foreground_restricted_rand_error,
+    foreground_restricted_rand_scores,
+    pixel_error,
+    segmentation_rand_scores,
+)
 from .segmentation import dice, hausdorff_distance, hausdorff_distance_95, iou
 
 __all__ = [
@@ -21,4 +27,5 @@ __all__ = [
     "per_class_auroc",
     "pixel_error",
     "roc_auc",
+    "segmentation_rand_scores",
 ]

@@ -17,7 +17,8 @@ for connectomics", Front. Neuroanat. 9:142, as implemented by the challenge's Fi
   Rand error = 1 - V_rand.
 
 The challenge reported the best value over thresholds 0.0, 0.1, ..., 0.9 of the proposal; pass `threshold`
-for one of them.
+for one of them. `segmentation_rand_scores` scores a predicted label map (an instance segmentation, e.g. a
+watershed of the probability map) with the same conventions, its label 0 playing the predicted background.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from scipy import ndimage
 from ..errors import InputError
 from ._utils import check_same_shape, to_numpy, warn_undefined
 
-__all__ = ["RandScores", "foreground_restricted_rand_error", "foreground_restricted_rand_scores", "pixel_error"]
+__all__ = [
+    "RandScores",
+    "foreground_restricted_rand_error",
+    "foreground_restricted_rand_scores",
+    "pixel_error",
+    "segmentation_rand_scores",
+]
 
 _FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -57,11 +64,31 @@ class RandScores(NamedTuple):
 
 def foreground_restricted_rand_scores(pred, target, threshold: float = 0.5, alpha: float = 0.5) -> RandScores:
     """V_rand (alpha-weighted), V_split and V_merge of one 2D image; see the module docstring."""
+    p, t = _binarised_pair(pred, target, threshold)
+    pred_segments, _ = ndimage.label(p, structure=_FOUR_CONNECTED)
+    return _rand_scores(pred_segments, t, alpha)
+
+
+def segmentation_rand_scores(segments, target, threshold: float = 0.5, alpha: float = 0.5) -> RandScores:
+    """The same scores for a predicted *label map* (0 = boundary/background, 1..n = segments), e.g. the
+    output of `medhub.inference.membrane_watershed`, taken as given rather than re-labelled; only the ground
+    truth is binarised (`value > threshold`) and split into 4-connected segments."""
+    segments, target = to_numpy(segments, "predicted segments"), to_numpy(target, "ground truth")
+    check_same_shape(segments, target, "predicted segments", "ground truth")
+    if segments.ndim != 2:
+        raise InputError(f"ISBI metrics: expected one 2D (H, W) label map per call, got shape {segments.shape}")
+    if not np.issubdtype(segments.dtype, np.integer) or (segments.size and segments.min() < 0):
+        raise InputError(f"predicted segments: expected non-negative integer labels, got dtype {segments.dtype}")
+    return _rand_scores(segments, target > threshold, alpha)
+
+
+def _rand_scores(pred_segments: np.ndarray, t: np.ndarray, alpha: float) -> RandScores:
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha: expected a value in [0, 1], got {alpha}")
-    p, t = _binarised_pair(pred, target, threshold)
     gt_segments, _ = ndimage.label(t, structure=_FOUR_CONNECTED)
-    pred_segments, n_pred = ndimage.label(p, structure=_FOUR_CONNECTED)
+    labels, dense = np.unique(pred_segments, return_inverse=True)  # labels 0..n without gaps; 0 stays 0
+    pred_segments = dense.reshape(t.shape) + (0 if labels[0] == 0 else 1)
+    n_pred = int(pred_segments.max())
     fg = gt_segments > 0
     n = int(fg.sum())
     if n == 0:

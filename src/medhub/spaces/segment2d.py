@@ -1,9 +1,12 @@
-"""The 2D segmentation demo (U-Net): mask overlay, per-class area, the mask as PNG, Dice against a ground truth.
+"""The 2D segmentation demo (U-Net): mask overlay, per-class area, the mask as PNG, Dice against a ground truth,
+and, for weights that name a cell-instance post-processing (the ISBI 2012 U-Net), the cells of a seeded watershed
+each in its own colour, with their count.
 
 Prediction is `medhub.predict.segment_image` (whole image in one pass, overlap-tile or sliding window as the
 model needs), so the mask has the uploaded image's size. A ground-truth upload is a label image of that size:
 values 0..K-1, or K distinct grey levels mapped to labels in increasing order (ISBI 2012: 0 membrane, 255 cell).
-API: `/<slug>` (image, ground truth or None, opacity) -> (overlay, area table, mask PNG, Dice / details text).
+API: `/<slug>` (image, ground truth or None, opacity) -> (overlay, area table, mask PNG, Dice / details text,
+cell instances picture or None).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from PIL import Image
 
 from ..errors import InputError
 from ..metrics import dice
-from ..predict import label_overlay
+from ..predict import instance_options, instance_overlay, label_overlay
 from .common import (LoadedModel, check_upload, example_paths, gpu, model_details, output_dir, picture_file,
                      uploads, user_errors)
 
@@ -39,7 +42,8 @@ def ground_truth_labels(path: str, shape: tuple[int, int], num_labels: int) -> n
 
 
 def segment(loaded: LoadedModel, path: str, truth: str | None = None, opacity: float = 0.4):
-    """(display, labels, per-class table, dice per class or None) for one image (and optional ground truth)."""
+    """(display, labels, per-class table, dice per class or None, cell instances or None) for one image (and
+    optional ground truth)."""
     from ..predict import segment_image
 
     if not path:
@@ -55,23 +59,29 @@ def segment(loaded: LoadedModel, path: str, truth: str | None = None, opacity: f
     total = result.labels.size
     table = [[name, int((result.labels == k).sum()), round(100.0 * (result.labels == k).sum() / total, 2)]
              for k, name in enumerate(loaded.labels)]
-    return result.display, result.labels, table, scores
+    return result.display, result.labels, table, scores, result.instances
 
 
 def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
     entry = loaded.entry
+    watershed = instance_options(loaded.model)
 
     @gpu
     def predict(path, truth, opacity):
-        display, labels, table, scores = segment(loaded, path, truth, opacity)
+        display, labels, table, scores, instances = segment(loaded, path, truth, opacity)
         mask_path = output_dir() / "mask.png"
         Image.fromarray(labels.astype(np.uint8)).save(mask_path)
         text = f"Mask: {labels.shape[1]}x{labels.shape[0]} pixels, PNG values 0..{len(loaded.labels) - 1} " \
                f"({', '.join(f'{k} = {n}' for k, n in enumerate(loaded.labels))})."
         if scores is not None:
             text += "\n\nDice vs ground truth: " + ", ".join(f"{n} **{s:.3f}**" for n, s in zip(loaded.labels, scores))
+        cells = None
+        if instances is not None:
+            text += (f"\n\nCells: **{int(instances.max())}** (seeded watershed of the cell probability, "
+                     f"{', '.join(f'{k} {v}' for k, v in watershed.items())}).")
+            cells = picture_file(instance_overlay(display, instances), "cells")
         overlay = label_overlay(display, labels, alpha=float(opacity))
-        return picture_file(overlay, "overlay"), table, str(mask_path), text, (display, labels)
+        return picture_file(overlay, "overlay"), table, str(mask_path), text, cells, (display, labels)
 
     def reblend(state, opacity):
         return None if state is None else picture_file(label_overlay(state[0], state[1], alpha=float(opacity)),
@@ -90,13 +100,16 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
         with gr.Column(scale=2):
             overlay = gr.Image(label="Predicted mask over the image", type="numpy", format="png", interactive=False,
                                elem_id=f"{entry.slug}-overlay")
+            cells = gr.Image(label="Cells (seeded watershed), each in its own colour", type="numpy", format="png",
+                             interactive=False, visible=watershed is not None, elem_id=f"{entry.slug}-cells")
         with gr.Column(scale=1):
             summary = gr.Markdown()
             areas = gr.Dataframe(headers=["label", "pixels", "area %"], label="Per-class area", interactive=False)
             mask = gr.File(label="Mask (PNG, label values)", interactive=False)
     gr.Markdown(model_details(loaded))
     state = gr.State(None)
-    run.click(user_errors(predict), inputs=[upload, truth, opacity], outputs=[overlay, areas, mask, summary, state],
+    run.click(user_errors(predict), inputs=[upload, truth, opacity],
+              outputs=[overlay, areas, mask, summary, cells, state],
               api_name=entry.slug)
     opacity.release(reblend, inputs=[state, opacity], outputs=[overlay], api_visibility="private",
                     show_progress="hidden")

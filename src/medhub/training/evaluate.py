@@ -4,8 +4,10 @@
   (0.5 by default, or one chosen on the *validation* split with `choose_threshold` and then applied as is);
 - segmentation: Dice per class (`dice_<label>`) and the mean over the foreground classes (`mean_dice`); for
   2D two-class maps (membrane / cell, as ISBI 2012) `evaluate_model` adds the challenge's `pixel_error` and
-  foreground-restricted `rand_error` (mean over images). Models whose `weights_info["inference"]` names a
-  `roi_size` are evaluated on whole images with sliding-window inference (Gaussian blending).
+  foreground-restricted `rand_error` (mean over images), and, for models whose `weights_info["instances"]`
+  names a post-processing, `rand_error_watershed` of those cell instances. Models whose
+  `weights_info["inference"]` names a `roi_size` are evaluated on whole images with sliding-window inference
+  (Gaussian blending).
 
 `task_metrics` is the one function both `Trainer`'s `compute_metrics` and `evaluate_model` call, so the
 numbers of training logs, model cards and `medhub evaluate` come from the same code. `card_metrics` turns a
@@ -98,6 +100,19 @@ def isbi_metrics(pred, labels) -> dict[str, float]:
     return {"pixel_error": float(np.mean(pixel)), "rand_error": float(np.nanmean(rand))}
 
 
+def instance_metrics(cell_probability, labels, instances: dict) -> dict[str, float]:
+    """Foreground-restricted Rand error of the cell instances that `weights_info["instances"]` describes
+    (`{"method": "membrane_watershed", **its arguments}`), mean over images: `rand_error_watershed`."""
+    from ..inference import membrane_watershed, watershed_options
+
+    options = watershed_options(instances)
+    cell_probability = np.asarray(cell_probability)
+    target = crop_to_output(torch.as_tensor(np.asarray(labels)), tuple(cell_probability.shape[1:])).numpy()
+    rand = [1.0 - M.segmentation_rand_scores(membrane_watershed(p, **options), t.astype(np.float32)).v_rand
+            for p, t in zip(cell_probability, target)]
+    return {"rand_error_watershed": float(np.nanmean(rand))}
+
+
 def task_metrics(task: str, config, predictions, labels, threshold=0.5) -> dict[str, float]:
     names = label_names(config)
     if task == SEGMENTATION:
@@ -129,8 +144,10 @@ def preprocess_logits_fn(model) -> Callable | None:
 
 # -- a plain evaluation loop ---------------------------------------------------------------------------
 @torch.inference_mode()
-def predict(model, dataset, collator: Callable, batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """(predictions, labels) over `dataset`: logits for classifiers, class maps for segmenters."""
+def predict(model, dataset, collator: Callable, batch_size: int = 8,
+            probabilities: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, labels) over `dataset`: logits for classifiers; class maps for segmenters, or their
+    softmax probabilities (N, K, *spatial) with `probabilities=True`."""
     model.eval()
     device = next(model.parameters()).device
     segment = task_of(model) == SEGMENTATION
@@ -150,7 +167,10 @@ def predict(model, dataset, collator: Callable, batch_size: int = 8) -> tuple[np
                                               batch_size=int(window.get("batch_size", 4))).cpu()
         else:
             logits = model(pixel_values=batch["pixel_values"].to(device)).logits.float().cpu()
-        preds.append(logits.argmax(1) if segment else logits)
+        if segment:
+            preds.append(torch.softmax(logits, 1) if probabilities else logits.argmax(1))
+        else:
+            preds.append(logits)
         targets.append(batch["labels"])
     return torch.cat(preds).numpy(), torch.cat(targets).numpy()
 
@@ -185,10 +205,18 @@ def evaluate_model(model, dataset, collator: Callable, *, split: str = "validati
                    threshold=0.5, threshold_source: str | None = None, batch_size: int = 8) -> EvaluationResult:
     """Metrics of `model` on a labelled `dataset`; `threshold` applies to classification only."""
     task = task_of(model)
-    preds, labels = predict(model, dataset, collator, batch_size)
+    instances = (getattr(model.config, "weights_info", None) or {}).get("instances")
+    two_class_2d = (task == SEGMENTATION and model.config.num_labels == 2
+                    and getattr(model.config, "spatial_dims", 2) == 2)
+    with_instances = bool(two_class_2d and instances)
+    preds, labels = predict(model, dataset, collator, batch_size, probabilities=with_instances)
+    if with_instances:  # (N, 2, H, W) probabilities: keep class 1's, score the argmax maps as usual
+        cell_probability, preds = preds[:, 1], preds.argmax(1)
     metrics = task_metrics(task, model.config, preds, labels, threshold)
-    if task == SEGMENTATION and model.config.num_labels == 2 and np.ndim(preds) == 3:
+    if two_class_2d and np.ndim(preds) == 3:
         metrics.update(isbi_metrics(preds, labels))
+    if with_instances:
+        metrics.update(instance_metrics(cell_probability, labels, instances))
     if task == CLASSIFICATION and np.ndim(threshold) == 0:
         metrics["threshold"] = float(threshold)
     return EvaluationResult(metrics=metrics, split=split, dataset=dataset_name, num_examples=len(dataset),
