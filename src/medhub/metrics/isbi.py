@@ -42,11 +42,16 @@ __all__ = [
 _FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
 
-def _binarised_pair(pred, target, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    pred, target = to_numpy(pred, "prediction"), to_numpy(target, "ground truth")
-    check_same_shape(pred, target, "prediction", "ground truth")
+def _image_pair(pred, target, pred_name: str = "prediction") -> tuple[np.ndarray, np.ndarray]:
+    pred, target = to_numpy(pred, pred_name), to_numpy(target, "ground truth")
+    check_same_shape(pred, target, pred_name, "ground truth")
     if pred.ndim != 2:
         raise InputError(f"ISBI metrics: expected one 2D (H, W) image per call, got shape {pred.shape}")
+    return pred, target
+
+
+def _binarised_pair(pred, target, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    pred, target = _image_pair(pred, target)
     return pred > threshold, target > threshold
 
 
@@ -73,21 +78,18 @@ def segmentation_rand_scores(segments, target, threshold: float = 0.5, alpha: fl
     """The same scores for a predicted *label map* (0 = boundary/background, 1..n = segments), e.g. the
     output of `medhub.inference.membrane_watershed`, taken as given rather than re-labelled; only the ground
     truth is binarised (`value > threshold`) and split into 4-connected segments."""
-    segments, target = to_numpy(segments, "predicted segments"), to_numpy(target, "ground truth")
-    check_same_shape(segments, target, "predicted segments", "ground truth")
-    if segments.ndim != 2:
-        raise InputError(f"ISBI metrics: expected one 2D (H, W) label map per call, got shape {segments.shape}")
+    segments, target = _image_pair(segments, target, "predicted segments")
     if not np.issubdtype(segments.dtype, np.integer) or (segments.size and segments.min() < 0):
         raise InputError(f"predicted segments: expected non-negative integer labels, got dtype {segments.dtype}")
-    return _rand_scores(segments, target > threshold, alpha)
+    labels, dense = np.unique(segments, return_inverse=True)  # labels 0..n without gaps; 0 stays 0
+    return _rand_scores(dense.reshape(segments.shape) + (0 if labels[0] == 0 else 1), target > threshold, alpha)
 
 
 def _rand_scores(pred_segments: np.ndarray, t: np.ndarray, alpha: float) -> RandScores:
+    """Scores of `pred_segments` (labels 0..n without gaps, 0 = predicted background) against the binary `t`."""
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha: expected a value in [0, 1], got {alpha}")
     gt_segments, _ = ndimage.label(t, structure=_FOUR_CONNECTED)
-    labels, dense = np.unique(pred_segments, return_inverse=True)  # labels 0..n without gaps; 0 stays 0
-    pred_segments = dense.reshape(t.shape) + (0 if labels[0] == 0 else 1)
     n_pred = int(pred_segments.max())
     fg = gt_segments > 0
     n = int(fg.sum())

@@ -16,8 +16,9 @@ Segments are run in batches of `batch_size`; memory is bounded by one batch plus
 probabilities then differ from float32 by up to ~1e-2, see benchmarks/RESULTS.md for the effect on Dice);
 the default "fp32" is the exact path. `compile=True` first compiles a frozen copy of the model with
 torch.compile (`medhub.acceleration.optimize_for_inference`: 16-22 s measured on 2 CPU cores with inductor's
-cache warm, longer on a cold one) and pads the last batch to `batch_size` so that one compiled graph serves every batch; the
-segments then run about 1.4-1.5x faster (benchmarks/RESULTS.md, row 5), which pays off on whole volumes.
+cache warm, longer on a cold one) and pads the last batch to `batch_size` so that one compiled graph serves
+every batch; the segments then run about 1.4-1.5x faster (benchmarks/RESULTS.md, row 5), which pays off on
+whole volumes.
 """
 
 from __future__ import annotations
