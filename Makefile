@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.medhub-installed
 
-.PHONY: demo test install bench clean-venv
+.PHONY: demo test lint install bench clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 $(VENV)/bin/medhub demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests tools benchmarks spaces
 
 test: $(STAMP)
 	HF_HUB_DISABLE_TELEMETRY=1 $(PY) -m pytest -q

@@ -119,14 +119,10 @@ def gflops(model, x, **kwargs) -> float:
 
 
 def recipe_config(zoo_id: str, **overrides):
-    """The model config of recipes/zoo/<zoo_id>.yaml (the recipe the zoo checkpoint is trained with)."""
-    import yaml
+    """The architecture of zoo checkpoint `zoo_id` (its catalogue record), with `overrides`."""
+    from medhub.zoo import checkpoint
 
-    import medhub
-
-    model = yaml.safe_load((ROOT / "recipes" / "zoo" / f"{zoo_id}.yaml").read_text())["model"]
-    kind = model["type"] if model["type"].startswith("medhub-") else "medhub-" + model["type"]
-    return medhub.MedConfig.for_model(kind, **{**model["config"], **overrides})
+    return checkpoint(zoo_id).config(**overrides)
 
 
 def zoo_or_reference(zoo_id: str, reference_config=None):

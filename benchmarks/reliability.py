@@ -2,7 +2,7 @@
 
     python benchmarks/reliability.py [--cases N] [--timeout S] [--skip-tests] [--out FILE]
 
-1. Fuzzed readers: N cases (default 10,000) per target of `medhub.reliability.fuzz` (DICOM, DICOM series,
+1. Fuzzed readers: N cases (default 10,000) per target of `tools.reliability.fuzz` (DICOM, DICOM series,
    NIfTI, PNG/JPEG, MedMNIST npz, safetensors, config.json, preprocessor_config.json, each with its
    processor), in a niced worker subprocess with a per-case timeout; plus the runner's self-check (a case that
    segfaults, one that hangs, one that asks for 64 GiB are recorded as crash, hang, error).
@@ -27,10 +27,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LOAD_STATS = Path(os.environ.get("TMPDIR", "/tmp")) / f"medhub-load-stats-{os.getpid()}.json"
-sys.path.insert(0, str(REPO / "src"))
+sys.path[:0] = [str(REPO / "src"), str(REPO)]  # medhub, and the checkout's tools/
 
-from medhub.reliability import TARGETS, run_campaign  # noqa: E402
-from medhub.reliability.fuzz import FAILURES  # noqa: E402
+from tools.reliability import TARGETS, run_campaign  # noqa: E402
+from tools.reliability.fuzz import FAILURES  # noqa: E402
 
 TEST_GROUPS = [
     ("No code execution from model files", ["tests/test_no_code_execution.py", "tests/test_hub_errors.py"]),
@@ -104,7 +104,7 @@ def main() -> int:
         "## 1. Fuzzed readers, processors and loaders",
         "",
         f"{args.cases:,} mutated files per target, derived from the real files in `../shared/data` (seed "
-        f"{args.seed}; case *i* of a target is reproducible with `medhub.reliability.fuzz.run_case`). Mutations: "
+        f"{args.seed}; case *i* of a target is reproducible with `tools.reliability.fuzz.run_case`). Mutations: "
         "bit flips, byte overwrites, truncation, appended bytes, duplicated/zeroed chunks, interesting integers "
         "at header offsets, and format-aware edits - DICOM attributes (Rows/Columns/NumberOfFrames/Bits*/"
         "SamplesPerPixel, pixel data too short/long, transfer syntax, NaN/Inf slope, window, spacing, "

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from common import SHARED_DATA, Table, alternate, gflops, recipe_config, zoo_or_reference
 
 import medhub
 from medhub.acceleration import FastPredictor, optimize_for_inference
-
-from common import SHARED_DATA, Table, alternate, gflops, recipe_config, zoo_or_reference
 
 
 def _monai():

@@ -12,11 +12,10 @@ import json
 import time
 
 import torch
+from common import Table, alternate, peak_rss_mb, run_child
 
 import medhub
 from medhub.acceleration import optimize_for_inference, precision_context
-
-from common import Table, alternate, peak_rss_mb, run_child
 
 ORIGINAL = {"train_seg_s": 1.11, "train_rss_mb": 8.2 * 1024, "volume_s": 137.0, "volume_forward_s": (129, 138),
             "volume_rss_mb": 3.2 * 1024, "segment_s": 0.6}

@@ -9,12 +9,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+from common import ROOT, SHARED_DATA, Table, alternate, recipe_config
 from safetensors.torch import load_file
 
 import medhub
-
-from common import ROOT, SHARED_DATA, Table, alternate, recipe_config
 
 ZOO_IDS = ("chexnet-pneumonia", "resnet18-pneumonia", "vgg16-pneumonia", "unet-isbi2012", "attention-unet-brats",
            "deepmedic-brats")
@@ -76,7 +74,6 @@ def run(repeats: int, quick: bool, compile_: bool) -> list[Table]:
         if not (zoo / "chexnet-pneumonia" / "model.safetensors").is_file():
             zoo = tmp / "zoo"
             _folder("chexnet-pneumonia", zoo)
-            (zoo / "aliases.json").write_text('{"chexnet": "chexnet-pneumonia"}')
             cold.note("model_zoo/chexnet-pneumonia absent: a zoo folder with the recipe config's random weights was used.")
         env["MEDHUB_ZOO_DIR"] = str(zoo)
         png = SHARED_DATA / "chest-xray-samples" / "00000001_000.png"

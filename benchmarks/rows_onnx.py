@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import Table, alternate, recipe_config
 
 import medhub
 from medhub.acceleration import FastPredictor, optimize_for_inference
-
-from common import Table, alternate, recipe_config
 
 CASES = {  # zoo id -> a standard input (batch 1)
     "chexnet-pneumonia": (1, 1, 224, 224),

@@ -10,11 +10,10 @@ import time
 
 import numpy as np
 import torch
+from common import Table, alternate, recipe_config
 
 import medhub
 from medhub.acceleration import precision_context
-
-from common import Table, alternate, recipe_config
 
 
 def _train_step(model, x, labels, precision):

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # the checkout's tools/ (fuzzers, generators) for the tests that use them
+    sys.path.insert(0, str(REPO_ROOT))
+
+# The local Hub servers (olah, and the test-only write endpoint in front of it) as fixtures for every module.
+from hub_servers import olah_server, write_endpoint  # noqa: E402, F401
 
 
 def shared_data_dir() -> Path | None:

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from hub_write_endpoint import commit_files, init_repo, serve
 
 TESTS_DIR = Path(__file__).resolve().parent

@@ -67,7 +67,7 @@ def test_bf16_is_opt_in_and_close():
     with pytest.raises(InputError, match="precision"):
         FastPredictor(model, precision="fp16")
     with precision_context("fp32"):
-        assert not torch.is_autocast_cpu_enabled()
+        assert not torch.is_autocast_enabled("cpu")
 
 
 def test_sliding_window_precision_option():

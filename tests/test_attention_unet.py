@@ -106,7 +106,7 @@ def test_paper_preset_parameter_count():
 def test_input_and_config_errors():
     model = AttentionUNetForSegmentation(AttentionUNetConfig(spatial_dims=2, base_width=2, depth=3))
     assert model.valid_input_size((30, 3)) == (32, 8) and model.output_size(16) == (16, 16)
-    with pytest.raises(InputError, match=r"multiple of 2\*\*depth = 8 .* nearest valid input size is \(32, 8\)"):
+    with pytest.raises(InputError, match=r"multiples of 2\*\*depth = 8.* nearest valid input size is \(32, 8\)"):
         model(torch.zeros(1, 1, 30, 3))
     with pytest.raises(InputError, match=r"expected 1 channel"):
         model(torch.zeros(1, 2, 16, 16))
@@ -142,4 +142,4 @@ def test_registry():
     config = AttentionUNetConfig(spatial_dims=2, base_width=1, depth=2)
     assert type(transformers.AutoModelForSemanticSegmentation.from_config(config)) is AttentionUNetForSegmentation
     assert type(transformers.AutoModel.from_config(config)) is AttentionUNetModel
-    assert AttentionUNetForSegmentation.paper_url == "https://arxiv.org/abs/1804.03999"
+    assert AttentionUNetForSegmentation.paper.url == "https://arxiv.org/abs/1804.03999"

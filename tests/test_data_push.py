@@ -14,7 +14,8 @@ from datasets import Dataset, DatasetDict, Features, Value
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hub_servers import olah_server, run_client, write_endpoint  # noqa: E402,F401
+from hub_servers import run_client  # noqa: E402
+
 from medhub.data.dicom_feature import DICOM_STRUCT, decode_dicom_columns, dicom_value  # noqa: E402
 from medhub.data.sharing import (  # noqa: E402
     IdentifyingDataError,

@@ -28,7 +28,7 @@ RANK_SCRIPT = textwrap.dedent('''
         "model": {"type": "unet", "config": {"in_channels": 1, "num_labels": 2, "base_width": 4, "depth": 2,
                                              "padding": "same", "norm": "instance", "dropout": 0.0, "loss": "ce"}},
         "data": {"name": "isbi2012", "options": {"val_slices": 4}, "crop": [64, 64],
-                 "collator": {"rescale_factor": 1 / 255, "label_values": {255: 1}}},
+                 "label_values": {255: 1}},
         "training": {"max_steps": 8, "per_device_train_batch_size": 2, "learning_rate": 0.01, "logging_steps": 1,
                      "save_strategy": "no", "disable_tqdm": True, "use_cpu": True, "ddp_backend": "gloo"},
     })

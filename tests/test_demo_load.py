@@ -27,7 +27,6 @@ from PIL import Image
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
-
 from spaces_server import REPO_ROOT, free_port  # noqa: E402
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.timeout(900)]

@@ -1,4 +1,5 @@
-"""Classification recipe on real PneumoniaMNIST and `medhub evaluate`: metrics checked against sklearn."""
+"""Classification recipe on real PneumoniaMNIST and `medhub evaluate`: metrics checked against sklearn on
+probabilities computed by hand (the saved processor, a plain forward pass, softmax)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from medhub import MedModel
 from medhub.commands import add_evaluate_parser, add_train_parser
-from medhub.training import Recipe, card_metrics, make_collator, task_metrics, train
-from medhub.training.data import load_split
-from medhub.training.evaluate import predict
+from medhub.data.recipe_data import load_rows
+from medhub.training import Recipe, card_metrics, task_metrics, train
 
 
 def pneumonia_recipe() -> Recipe:
@@ -25,8 +25,8 @@ def pneumonia_recipe() -> Recipe:
         "model": {"type": "resnet", "config": {"depth": 18, "in_channels": 1, "num_labels": 2,
                                                "id2label": {0: "normal", 1: "pneumonia"},
                                                "problem_type": "single_label_classification"}},
-        "data": {"name": "pneumoniamnist", "limit_train": 96, "limit_eval": 80,
-                 "collator": {"rescale_factor": 1 / 255, "mean": 0.5, "std": 0.5, "resize": [32, 32]}},
+        "processor": {"do_resize": True, "size": 32, "do_normalize": True, "image_mean": [0.5], "image_std": [0.5]},
+        "data": {"name": "pneumoniamnist", "limit_train": 96, "limit_eval": 80},
         "training": {"max_steps": 6, "per_device_train_batch_size": 16, "per_device_eval_batch_size": 40,
                      "learning_rate": 0.001, "save_strategy": "no", "disable_tqdm": True, "use_cpu": True},
         "evaluation": {"metric": "auroc", "threshold": "validation"},
@@ -39,16 +39,19 @@ def trained(shared_data, tmp_path_factory):
     return recipe, train(recipe, tmp_path_factory.mktemp("pneumonia") / "model")
 
 
-def sklearn_scores(model, dataset, collator):
-    logits, labels = predict(model, dataset, collator, batch_size=40)
-    return labels, torch.softmax(torch.from_numpy(logits), 1)[:, 1].numpy()
+def sklearn_scores(model, rows):
+    """(labels, p(pneumonia)) by hand: the saved processor on the raw images, one forward pass, softmax."""
+    pixel_values = model.image_processor(list(rows["image"]), return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        logits = model.eval()(pixel_values=pixel_values).logits
+    return np.asarray(rows["label"]), torch.softmax(logits, 1)[:, 1].numpy()
 
 
 def test_training_metrics_match_sklearn(trained):
     recipe, result = trained
-    validation = load_split(recipe.data, "validation", seed=recipe.seed)
+    validation = load_rows(recipe.data, "validation", seed=recipe.seed)
     assert len(validation) == 80
-    y, score = sklearn_scores(result.model, validation, make_collator(result.model, recipe))
+    y, score = sklearn_scores(result.model, validation)
     assert 0 < y.sum() < len(y)  # both classes present in the subset
     assert result.metrics["auroc"] == pytest.approx(roc_auc_score(y, score), abs=1e-6)
     threshold = result.threshold  # chosen on the validation split (max F1), applied there
@@ -79,8 +82,8 @@ def test_evaluate_cli_prints_table_and_writes_card_json(trained, tmp_path, capsy
     assert set(rows["auroc"]) == {"name", "type", "value", "split", "dataset"} and rows["auroc"]["type"] == "roc_auc"
     # Same predictions through sklearn: the first 60 validation images, the saved preprocessing.
     model = MedModel.from_pretrained(result.output_dir)
-    data = load_split({"name": "pneumoniamnist", "limit_eval": 60, "shuffle_before_limit": False}, "validation")
-    y, score = sklearn_scores(model, data, make_collator(model, recipe))
+    data = load_rows({"name": "pneumoniamnist", "limit_eval": 60, "shuffle_before_limit": False}, "validation")
+    y, score = sklearn_scores(model, data)
     assert rows["auroc"]["value"] == pytest.approx(roc_auc_score(y, score), abs=1e-6)
     assert rows["f1"]["value"] == pytest.approx(f1_score(y, score >= 0.5), abs=1e-6)
     assert re.search(rf"^auroc +{rows['auroc']['value']:.4f}$", printed, re.M)

@@ -5,7 +5,6 @@ offline or unreachable, and the fallback to the local zoo for ids under medhub/.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hub_servers import closed_port, folder_files, make_repo, olah_server, run_client  # noqa: E402,F401
+from hub_servers import closed_port, folder_files, make_repo, run_client  # noqa: E402
 from tiny_model import digest, make_model  # noqa: E402
 
 REPO = "medhub/tiny-a"
@@ -35,7 +34,6 @@ def world(olah_server, tmp_path_factory):
     shas = make_repo(olah_server.mirrors, REPO, [files0, files1], tags={"v1": 0}, branches={"exp": files2})
     zoo = tmp / "zoo"
     _, dz = saved(zoo, "chexnet-pneumonia", seed=7)
-    (zoo / "aliases.json").write_text(json.dumps({"chexnet": "chexnet-pneumonia"}))
     return {"tmp": tmp, "zoo": zoo, "shas": shas, "d0": d0, "d1": d1, "d2": d2, "dz": dz,
             "bytes0": hashlib.sha256(files0["model.safetensors"]).hexdigest(), "hf_home": tmp / "hf-home"}
 
@@ -186,19 +184,9 @@ def test_unreachable_endpoint_uses_the_cache_then_reports_every_source(world, un
 
 
 def test_zoo_alias_to_a_missing_folder_is_named(tmp_path, monkeypatch):
+    """Aliases are the catalogue's (medhub/chexnet -> chexnet-pneumonia); a zoo without the folder says which."""
     from medhub import zoo
 
-    (tmp_path / "aliases.json").write_text(json.dumps({"chexnet": "chexnet-pneumonia"}))
     monkeypatch.setenv(zoo.ENV_VAR, str(tmp_path))
     folder, why = zoo.find("chexnet")
-    assert folder is None and "maps 'chexnet' to 'chexnet-pneumonia'" in why
-
-
-def test_malformed_zoo_aliases_are_a_config_error(tmp_path, monkeypatch):
-    import medhub
-    from medhub import zoo
-
-    (tmp_path / "aliases.json").write_text("{not json")
-    monkeypatch.setenv(zoo.ENV_VAR, str(tmp_path))
-    with pytest.raises(medhub.ConfigError, match="aliases.json: not readable JSON"):
-        zoo.find("chexnet")
+    assert folder is None and "has no model 'chexnet' (an alias of 'chexnet-pneumonia')" in why

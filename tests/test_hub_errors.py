@@ -15,7 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hub_servers import closed_port, folder_files, make_repo, olah_server, run_client  # noqa: E402,F401
+from hub_servers import closed_port, folder_files, make_repo, run_client  # noqa: E402
 from tiny_model import make_model  # noqa: E402
 
 from medhub.errors import CorruptWeightsError  # noqa: E402

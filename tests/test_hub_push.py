@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hub_servers import olah_server, run_client, write_endpoint  # noqa: E402,F401
+from hub_servers import run_client  # noqa: E402
 from tiny_model import digest, make_model  # noqa: E402
 
 REPO = "alice/tiny-pushed"

@@ -7,13 +7,25 @@ import random
 import nibabel as nib
 import numpy as np
 import pytest
+from dicom_factory import write_dicom
 from PIL import Image
 from pydicom.uid import JPEGLSLossless, generate_uid
 
-from dicom_factory import write_dicom
 from medhub.errors import InputError
-from medhub.io import (DicomImage, RasterImage, Volume, read_any, read_dicom, read_dicom_series, read_image,
-                       read_medmnist, read_nifti, save_nifti, sniff, to_canonical)
+from medhub.io import (
+    DicomImage,
+    RasterImage,
+    Volume,
+    read_any,
+    read_dicom,
+    read_dicom_series,
+    read_image,
+    read_medmnist,
+    read_nifti,
+    save_nifti,
+    sniff,
+    to_canonical,
+)
 
 DICOM_NAME = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"
 

@@ -15,6 +15,7 @@ from medhub.inference import membrane_watershed
 from medhub.metrics import foreground_restricted_rand_scores, segmentation_rand_scores
 from medhub.models.unet import UNetConfig
 from medhub.predict import predict_paths
+from medhub.processing import GreyscaleImageProcessor
 
 
 def two_cells_with_a_faint_gap() -> tuple[np.ndarray, np.ndarray]:
@@ -117,8 +118,8 @@ def test_evaluate_scores_the_instances_the_weights_name(shared_data, tmp_path):
     options = {"seed_threshold": 0.55, "min_seed_size": 20, "smoothing": 1.0}
     model.config.weights_info = {
         "data_options": {"val_slices": 4}, "inference": {"roi_size": [256, 256], "overlap": 0.5, "batch_size": 4},
-        "preprocessing": {"rescale_factor": 1 / 255, "mean": 0.5, "std": 0.2, "label_values": {255: 1}},
-        "instances": {"method": "membrane_watershed", **options}}
+        "label_values": {"255": 1}, "instances": {"method": "membrane_watershed", **options}}
+    model.image_processor = GreyscaleImageProcessor(do_normalize=True, image_mean=[0.5], image_std=[0.2])
     model.save_pretrained(tmp_path / "unet")
     result = evaluate_command(str(tmp_path / "unet"), "isbi2012", split="validation", limit=1, batch_size=1)
     metrics = result.metrics

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import medhub
 from medhub import MedConfig, MedModel
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +34,7 @@ class Evil:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from medhub.spaces.common import ZOO, reference_config
+    from medhub.zoo import CHECKPOINTS
 
     tmp = tmp_path_factory.mktemp("no-code")
     marker = tmp / "PWNED"
@@ -55,9 +54,10 @@ def world(tmp_path_factory):
     checkpoint = tmp / "resnet18.pth"
     torch.save({"state_dict": {"conv1.weight": Evil(marker)}}, checkpoint)
     zoo = tmp / "zoo"
-    zoo_id = sorted(ZOO)[0]
+    entry = sorted(CHECKPOINTS, key=lambda c: c.id)[0]
+    zoo_id = entry.id
     (zoo / zoo_id).mkdir(parents=True)
-    reference_config(zoo_id).save_pretrained(zoo / zoo_id)
+    entry.config().save_pretrained(zoo / zoo_id)
     torch.save({"weight": Evil(marker)}, zoo / zoo_id / "pytorch_model.bin")
     absurd = tmp / "absurd"
     absurd.mkdir()
@@ -122,7 +122,7 @@ def test_safetensors_next_to_a_malicious_bin_loads_without_reading_the_bin(world
 
 
 def test_spaces_load_model_refuses_a_pickle_only_zoo_entry(world):
-    result = client(world, f"from medhub.spaces.common import load_model; load_model({world['zoo_id']!r})")
+    result = client(world, f"from medhub.spaces.loading import load_model; load_model({world['zoo_id']!r})")
     assert not result["ok"] and result["type"] == "PickleWeightsError", result
     assert not world["marker"].exists()
 

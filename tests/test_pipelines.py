@@ -18,6 +18,7 @@ from transformers.utils import ModelOutput
 
 import medhub
 from medhub.errors import ConfigError
+from medhub.inference import OverlapTileInferer, SlidingWindowInferer
 from medhub.pipelines import SegmentationPipeline, pipeline
 from medhub.processing import GreyscaleImageProcessor, RadiographImageProcessor, VolumeImageProcessor
 
@@ -54,6 +55,8 @@ class PipeClassifier(medhub.MedPreTrainedModel):
 
 
 class PipeSegmenter(medhub.MedPreTrainedModel):
+    """A 'valid' conv (padding=0) declares the overlap-tile inferer, as the paper's U-Net does."""
+
     config_class = PipeSegConfig
 
     def __init__(self, config):
@@ -64,6 +67,15 @@ class PipeSegmenter(medhub.MedPreTrainedModel):
 
     def forward(self, pixel_values, labels=None):
         return PipeOutput(logits=self.conv(pixel_values))
+
+    def inferer_class(self):
+        return OverlapTileInferer if self.config.padding == 0 else SlidingWindowInferer
+
+    def valid_input_size(self, size):
+        return size
+
+    def output_size(self, size):
+        return tuple(s - 2 for s in size)
 
 
 medhub.register_model(PipeClsConfig, PipeClassifier, task="image-classification")
@@ -169,7 +181,7 @@ def test_segmentation_resizes_back_and_handles_valid_convolutions():
     image[10:30, 20:50] = 255
     processor = GreyscaleImageProcessor(do_resize=True, size=32)
     segment = pipeline("image-segmentation", _threshold_segmenter(padding=0), image_processor=processor)
-    result = segment(image)  # valid conv: 30x30 output, mirror-padded input gives full coverage
+    result = segment(image)  # valid conv: the overlap-tile strategy mirror-pads the border, full coverage
     mask = np.asarray(result[1]["mask"]) == 255
     assert mask.shape == (40, 60) and "border" not in result[1]
     assert mask[12:28, 22:48].all() and not mask[:8].any() and not mask[:, :18].any()
@@ -191,22 +203,3 @@ def test_segmentation_single_label_sigmoid_and_3d():
     np.testing.assert_array_equal(tumour["mask"], volume.astype(np.uint8))
     assert tumour["area"] == 12 and tumour["score"] == pytest.approx(1 / (1 + np.exp(-5.0)), rel=1e-5)
     np.testing.assert_array_equal(tumour["affine"], np.eye(4))
-
-
-class FixedSizeSegmenter(PipeSegmenter):
-    """Takes only 32x32 inputs, so the mirror-padded retry fails and the centre-placement fallback is used."""
-
-    def forward(self, pixel_values, labels=None):
-        if tuple(pixel_values.shape[2:]) != (32, 32):
-            raise ValueError("this model takes 32x32 inputs")
-        return super().forward(pixel_values)
-
-
-def test_segmentation_fallback_marks_the_uncovered_border_as_background():
-    model = FixedSizeSegmenter(_threshold_segmenter(padding=0).config)
-    model.load_state_dict(_threshold_segmenter(padding=0).state_dict())
-    image = np.full((32, 32), 255, np.uint8)
-    result = SegmentationPipeline(model.eval(), GreyscaleImageProcessor())(image)
-    cell = np.asarray(result[1]["mask"]) == 255
-    assert result[1]["border"] == 1 and cell.sum() == 30 * 30
-    assert cell[1:31, 1:31].all() and not cell[0].any() and not cell[:, -1].any()

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from dicom_factory import write_dicom
 from PIL import Image
 
-from dicom_factory import write_dicom
 from medhub.auto import load_image_processor
 from medhub.errors import ConfigError, InputError
 from medhub.io import Volume, read_nifti
@@ -156,7 +156,8 @@ def test_resampling_to_target_spacing_and_ct_window():
     volume = Volume(array, np.diag([-1.0, -1.0, 2.0, 1.0]), (1.0, 1.0, 2.0), "synthetic")
     processor = VolumeImageProcessor(orientation="RAS", target_spacing=[2.0, 2.0, 1.0],
                                      intensity_normalization="ct_window", window_center=-500.0, window_width=1000.0)
-    image, _, affine = processor.preprocess_subject(volume)
+    processed = processor.preprocess_subject(volume)
+    image, affine = processed.pixel_values, processed.affine
     assert image.shape == (1, 5, 4, 9)  # 8 mm, 6 mm and 8 mm extents kept: 0..8 step 2, 0..6 step 2, 0..8 step 1
     # RAS, exact target spacing, the first voxel centre of the reoriented input kept (-8, -6, 0)
     np.testing.assert_allclose(affine, [[2, 0, 0, -8], [0, 2, 0, -6], [0, 0, 1, 0], [0, 0, 0, 1]])
@@ -165,8 +166,29 @@ def test_resampling_to_target_spacing_and_ct_window():
     assert image[0, 2, 1, 3] == pytest.approx(np.clip((hu + 1000.0) / 1000.0, 0, 1), abs=1e-5)
     labels = np.zeros((9, 7, 5), np.float32)
     labels[4, 4, 1] = 3
-    _, resampled, _ = processor.preprocess_subject(volume, labels=Volume(labels, volume.affine, volume.spacing))
+    resampled = processor.preprocess_subject(volume, labels=Volume(labels, volume.affine, volume.spacing)).labels
     assert set(np.unique(resampled).tolist()) == {0, 3}  # nearest neighbour: labels stay labels
+
+
+def test_roi_mask_given_or_derived_from_the_constant_background(shared_data):
+    """The ROI: the mask passed (the brain mask), else the voxels that differ from the background value (the
+    most frequent corner value): on the BraTS examples both give exactly the brain mask, also for a crop with
+    brain at four of its corners."""
+    subject = shared_data / "brats2015-examples" / "brats_2013_pat0004_1"
+    flair, t1c = (read_nifti(subject / f"{c}_subtrMeanDivStd.nii.gz") for c in ("Flair", "T1c"))
+    brain = read_nifti(subject / "brainmask.nii.gz")
+    processor = VolumeImageProcessor(channel_names=["flair", "t1c"], orientation="LPS", mask_name="brainmask",
+                                     mask_fallback="foreground")
+    given = processor.preprocess_subject({"flair": flair, "t1c": t1c}, mask=brain)
+    derived = processor.preprocess_subject({"flair": flair, "t1c": t1c})
+    np.testing.assert_array_equal(given.roi_mask, brain.array > 0)
+    np.testing.assert_array_equal(derived.roi_mask, brain.array > 0)
+    np.testing.assert_array_equal(given.pixel_values[0], flair.array)  # LPS stored, intensity "none": unchanged
+    crop = (slice(150, 190), slice(100, 140), slice(80, 112))  # x 150..184 is brain, 185..189 background
+    arrays = {c: v.array[crop] for c, v in (("flair", flair), ("t1c", t1c))}
+    np.testing.assert_array_equal(processor.preprocess_subject(arrays).roi_mask, brain.array[crop] > 0)
+    with pytest.raises(ConfigError, match="mask_name"):
+        VolumeImageProcessor(channel_names=["flair"], mask_name="flair")
 
 
 def test_volume_errors():

@@ -1,7 +1,7 @@
 """Behaviour every registered medhub model type must have, parametrised over the registry.
 
-Each family gets a tiny config here; a new family that registers itself without one fails
-`test_every_family_has_a_tiny_config`.
+Each family brings its tiny config (`Config.tiny()`, the family's TINY preset) and a valid input
+(`model.dummy_inputs`); a new family that registers itself without them fails `test_every_family_has_presets`.
 """
 
 import json
@@ -12,37 +12,24 @@ import yaml
 from transformers import AutoConfig, AutoModel
 
 import medhub
-from medhub.auto import MODEL_REGISTRY
+from medhub.registry import CONFIG_REGISTRY, MODEL_REGISTRY
 
-TINY = {
-    "medhub-unet": (lambda: medhub.UNetConfig(base_width=4, depth=2, padding="valid", num_labels=2),
-                    (1, 1, 44, 44)),
-    "medhub-attention-unet": (lambda: medhub.AttentionUNetConfig(spatial_dims=2, base_width=4, depth=3,
-                                                                 num_labels=3), (1, 1, 32, 32)),
-    "medhub-deepmedic": (lambda: medhub.DeepMedicConfig(
-        normal_feature_maps=[4, 4, 6], normal_kernel_sizes=[[3, 3, 3]] * 3, normal_residual_layers=[3],
-        subsample_factors=[[3, 3, 3]], fc_feature_maps=[8], fc_first_kernel_size=[3, 3, 3], fc_residual_layers=[],
-        fc_dropout_rates=[0.0, 0.5], train_segment_size=[11, 11, 11], inference_segment_size=[11, 11, 11],
-        num_labels=3), (2, 2, 21, 21, 21)),
-    "medhub-chexnet": (lambda: medhub.CheXNetConfig(growth_rate=4, block_config=[1, 1], num_init_features=8,
-                                                    in_channels=1), (2, 1, 32, 32)),
-    "medhub-resnet": (lambda: medhub.ResNetConfig(depth=18, num_labels=2, in_channels=1), (2, 1, 32, 32)),
-    "medhub-vgg": (lambda: medhub.VGGConfig(depth=11, batch_norm=True, classifier_type="gap", num_labels=2,
-                                            in_channels=1), (2, 1, 32, 32)),
-}
 FAMILIES = sorted(t for t in MODEL_REGISTRY if not t.startswith("medhub-test"))
 
 
 def build(model_type):
-    make_config, shape = TINY[model_type]
     torch.manual_seed(0)
-    model = medhub.MedModel.from_config(make_config())
-    return model, torch.randn(*shape)
+    model = medhub.MedModel.from_config(CONFIG_REGISTRY[model_type].tiny())
+    return model, model.dummy_inputs["pixel_values"]
 
 
-def test_every_family_has_a_tiny_config():
-    assert set(FAMILIES) <= set(TINY), f"add a tiny config for {set(FAMILIES) - set(TINY)}"
+def test_every_family_has_presets():
     assert len(FAMILIES) == 6
+    for model_type in FAMILIES:
+        config_class = CONFIG_REGISTRY[model_type]
+        assert config_class.TINY is not None, f"{model_type}: add a TINY preset"
+        assert type(config_class.reference()) is config_class and type(config_class.tiny()) is config_class
+        assert MODEL_REGISTRY[model_type].processor_class is not None, f"{model_type}: name its processor class"
 
 
 @pytest.mark.parametrize("model_type", FAMILIES)
@@ -82,7 +69,7 @@ def test_save_load_round_trip_is_bit_identical(model_type, tmp_path):
 
 @pytest.mark.parametrize("model_type", FAMILIES)
 def test_config_json_round_trip(model_type, tmp_path):
-    config = TINY[model_type][0]()
+    config = CONFIG_REGISTRY[model_type].tiny()
     config.save_pretrained(tmp_path)
     again = medhub.MedConfig.from_pretrained(tmp_path)
     assert type(again) is type(config)
@@ -106,8 +93,8 @@ def test_generated_card_has_hub_metadata_and_sections(model_type, tmp_path):
         assert section in text
     assert "Not a medical device" in text
     assert "randomly initialised" in text  # untrained weights say so plainly
-    assert model.paper_title and model.paper_title in text
-    assert "@" in model.paper_bibtex
+    assert model.paper.title and model.paper.title in text
+    assert "@" in model.paper.bibtex
 
 
 @pytest.mark.parametrize("model_type", FAMILIES)
@@ -129,7 +116,7 @@ def test_non_finite_pixels_are_a_clear_error(model_type):
 
 @pytest.mark.parametrize("model_type", FAMILIES)
 def test_absurd_config_sizes_are_refused_before_allocation(model_type, tmp_path):
-    config = TINY[model_type][0]()
+    config = CONFIG_REGISTRY[model_type].tiny()
     data = config.to_dict()
     for key in ("base_width", "num_init_features", "in_channels"):
         if key in data:

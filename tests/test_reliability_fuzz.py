@@ -2,15 +2,15 @@
 
 Each target runs CASES cases (the full run, 10,000 per target, is `python benchmarks/reliability.py`, see
 benchmarks/RELIABILITY.md) in a worker subprocess with a per-case timeout: a correct result or a medhub error
-naming the file; no interpreter crash, no hang, no silent garbage (see medhub.reliability.fuzz).
+naming the file; no interpreter crash, no hang, no silent garbage (see tools.reliability.fuzz).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from medhub.reliability import TARGETS, run_campaign
-from medhub.reliability.fuzz import FAILURES
+from tools.reliability import TARGETS, run_campaign
+from tools.reliability.fuzz import FAILURES
 
 CASES = 40
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from classifier_finetune_checks import check_backward, check_fine_tuning, check_losses, check_round_trip
+from reference_torchvision import resnet_forward, resnet_state_dict
 from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 
 import medhub
-from classifier_finetune_checks import check_backward, check_fine_tuning, check_losses, check_round_trip
 from medhub.models.resnet import ResNetConfig, ResNetForImageClassification, ResNetModel
 from medhub.models.resnet.conversion_resnet import ARCHS, convert_state_dict
-from reference_torchvision import resnet_forward, resnet_state_dict
 
 TORCHVISION_PARAMS = {
     "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
@@ -116,8 +116,8 @@ def test_registered_with_auto_classes():
     assert type(AutoModelForImageClassification.from_config(config)) is ResNetForImageClassification
     assert type(AutoModel.from_config(config)) is ResNetModel
     assert type(medhub.MedModel.from_config(config)) is ResNetForImageClassification
-    assert ResNetForImageClassification.paper_title == "Deep Residual Learning for Image Recognition"
-    assert "he2016deep" in ResNetForImageClassification.paper_bibtex
+    assert ResNetForImageClassification.paper.title == "Deep Residual Learning for Image Recognition"
+    assert "he2016deep" in ResNetForImageClassification.paper.bibtex
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet50"])

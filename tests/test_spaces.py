@@ -6,7 +6,6 @@ small crops of a BraTS subject (written with their affine) so the module stays w
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import re
 import time
@@ -22,7 +21,6 @@ from PIL import Image
 pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
-
 from spaces_server import UPLOAD_GRACE_S, DemoServer  # noqa: E402
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.timeout(600)]
@@ -71,13 +69,12 @@ def _config(server) -> str:
 # -- the page ---------------------------------------------------------------------------------------------------
 def test_page_has_notice_tabs_and_untrained_banners(server):
     from medhub import zoo
-    from medhub.spaces import ZOO
 
     config = _config(server)
     assert "Research use only - not a medical device" in config
-    for model_id, entry in ZOO.items():
+    for entry in zoo.CHECKPOINTS:
         assert f"tab-{entry.slug}" in config
-        if zoo.find(model_id)[0] is None:  # no checkpoint in the zoo yet: the banner must say so
+        if zoo.find(entry.id)[0] is None:  # no checkpoint in the zoo yet: the banner must say so
             assert f"{entry.slug}-untrained" in config and "UNTRAINED WEIGHTS" in config
     assert json.loads(config)["max_file_size"] == 8 * 1024 * 1024
 
@@ -284,7 +281,7 @@ def test_no_upload_is_kept_after_the_request(client, server, shared_data, brats_
 def test_space_folder_is_complete_and_current(model_id):
     import yaml
 
-    from medhub.spaces.space_files import space_files
+    from tools.write_spaces import space_files
 
     folder = Path(__file__).resolve().parents[1] / "spaces" / model_id
     for name, text in space_files(model_id).items():
@@ -299,7 +296,7 @@ def test_gpu_wrapper_uses_spaces_when_importable(monkeypatch):
     import sys
     import types
 
-    from medhub.spaces.common import gpu
+    from medhub.spaces.loading import gpu
 
     def fn():
         return 1

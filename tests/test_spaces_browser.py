@@ -14,7 +14,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
 from spaces_server import REPO_ROOT, DemoServer
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.timeout(600)]

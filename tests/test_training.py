@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO_ROOT
+from PIL import Image
 from safetensors.torch import load_file
 from transformers import EarlyStoppingCallback, TrainerCallback
 
@@ -29,7 +30,7 @@ def tiny_unet_recipe(**training) -> Recipe:
                                              "padding": "same", "norm": "batch", "dropout": 0.1, "loss": "ce",
                                              "id2label": {0: "membrane", 1: "cell"}}},
         "data": {"name": "isbi2012", "options": {"val_slices": 4}, "crop": [64, 64],
-                 "collator": {"rescale_factor": 1 / 255, "label_values": {255: 1}}},
+                 "label_values": {255: 1}},
         "training": values,
         "evaluation": {"metric": "mean_dice"},
     })
@@ -50,8 +51,8 @@ def test_tiny_unet_learns_on_isbi_and_card_records_metrics(shared_data, tmp_path
     losses = [log["loss"] for log in result.trainer.state.log_history if "loss" in log]
     assert len(losses) == 12
     assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.02  # the model's own CE loss goes down
-    # Final evaluation on the 4 validation slices (64x64 crops), labelled as validation.
-    assert set(result.metrics) == {"dice_membrane", "dice_cell", "mean_dice"}
+    # Final evaluation on the 4 whole validation slices, through the path `medhub predict` runs.
+    assert set(result.metrics) == {"dice_membrane", "dice_cell", "mean_dice", "pixel_error", "rand_error"}
     assert result.metrics["mean_dice"] == result.metrics["dice_cell"]
     assert 0.5 < result.metrics["dice_cell"] <= 1.0
     folder = result.output_dir
@@ -62,7 +63,10 @@ def test_tiny_unet_learns_on_isbi_and_card_records_metrics(shared_data, tmp_path
     assert rows["mean_dice"]["split"] == "validation"
     assert rows["mean_dice"]["value"] == pytest.approx(result.metrics["mean_dice"])
     assert info["hyperparameters"]["steps"] == 12 and info["hyperparameters"]["seed"] == 3
-    assert info["preprocessing"]["rescale_factor"] == pytest.approx(1 / 255)
+    assert info["label_values"] == {"255": 1}
+    # the processor the training images went through is saved with the weights (the family default here: x/255)
+    processor = json.loads((folder / "preprocessor_config.json").read_text())
+    assert processor["image_processor_type"] == "GreyscaleImageProcessor" and processor["do_normalize"] is False
     card = (folder / "README.md").read_text()
     assert f"| mean_dice | {result.metrics['mean_dice']:.4g} | validation | isbi2012 |" in card
     assert "randomly initialised" not in card
@@ -130,13 +134,13 @@ def test_collators_build_model_batches():
     rows = [{"pixel_values": np.ones((2, 8, 8, 8), np.float32), "labels": np.full((8, 8, 8), 3)} for _ in range(2)]
     batch = seg(rows)
     assert batch["pixel_values"].shape == (2, 2, 8, 8, 8) and batch["labels"].dtype == torch.int64
-    isbi = SegmentationCollator(rescale_factor=1 / 255, label_values={255: 1})
-    batch = isbi([{"image": np.full((4, 4), 255, np.uint8), "mask": np.array([[0, 255]] * 2)}])
-    assert batch["pixel_values"].shape == (1, 1, 4, 4) and float(batch["pixel_values"].max()) == 1.0
+    plain = SegmentationCollator()  # rows are what the processor made: values pass unchanged
+    batch = plain([{"pixel_values": np.full((1, 4, 4), 0.25, np.float32), "labels": np.array([[0, 1]] * 2)}])
+    assert batch["pixel_values"].shape == (1, 1, 4, 4) and float(batch["pixel_values"].max()) == 0.25
     assert batch["labels"].tolist() == [[[0, 1], [0, 1]]]
-    single = ClassificationCollator(num_labels=2, mean=0.5, std=0.5)
+    single = ClassificationCollator(num_labels=2)
     batch = single([{"image": np.zeros((3, 3)), "label": 1}, {"image": np.ones((3, 3)), "label": 0}])
-    assert batch["labels"].tolist() == [1, 0] and batch["pixel_values"][0].min().item() == -1.0
+    assert batch["labels"].tolist() == [1, 0] and batch["pixel_values"][1].min().item() == 1.0
     multi = ClassificationCollator(num_labels=3, multi_label=True)
     batch = multi([{"image": np.zeros((3, 3)), "labels": [0, 1, 1]}])
     assert batch["labels"].dtype == torch.float32 and batch["labels"].tolist() == [[0.0, 1.0, 1.0]]
@@ -144,6 +148,30 @@ def test_collators_build_model_batches():
         multi([{"image": np.zeros((3, 3)), "labels": [2]}])
     with pytest.raises(InputError, match="equal shapes"):
         single([{"image": np.zeros((3, 3)), "label": 1}, {"image": np.zeros((4, 4)), "label": 1}])
+
+
+def test_training_rows_go_through_the_models_processor_then_augmentation(shared_data):
+    """A training row is the raw image through the processor saved with the weights (then augmented): exactly
+    what `medhub predict` feeds the model; labels mapped to class indices; old recipe keys refused by name."""
+    from medhub.training.data import load_split
+    from medhub.training.recipe import build_model
+
+    recipe = Recipe.from_dict({
+        "name": "rows", "model": {"type": "unet", "config": {"base_width": 4, "depth": 2, "padding": "same"}},
+        "processor": {"do_normalize": True, "image_mean": [0.5], "image_std": [0.2]},
+        "data": {"name": "isbi2012", "options": {"val_slices": 4}, "label_values": {255: 1},
+                 "augment": [{"name": "crop", "size": [64, 48]}, {"name": "flip"}]}})
+    model = build_model(recipe)
+    raw = load_split({**recipe.data, "augment": []}, "validation", model=model)[0]
+    image = np.asarray(Image.open(shared_data / "isbi2012-em/train/image/16.png"), np.float32)
+    np.testing.assert_allclose(raw["pixel_values"][0], (image / 255 - 0.5) / 0.2, atol=1e-6)
+    assert set(np.unique(raw["labels"])) == {0, 1}
+    row = load_split(recipe.data, "train", model=model, train=True)[0]
+    assert row["pixel_values"].shape == (1, 64, 48) and row["labels"].shape == (64, 48)
+    with pytest.raises(ConfigError, match="data.collator is no longer a recipe key; use a `processor:`"):
+        Recipe.from_dict({"model": {"type": "unet"}, "data": {"name": "isbi2012", "collator": {"mean": 0.5}}})
+    with pytest.raises(ConfigError, match="zoo is no longer a recipe key"):
+        Recipe.from_dict({"model": {"type": "unet"}, "data": {"name": "isbi2012"}, "zoo": {"title": "x"}})
 
 
 def test_train_command_runs_a_yaml_recipe(shared_data, tmp_path, capsys):

@@ -1,5 +1,6 @@
 """3D patch training on real BraTS 2015 subjects: tiny DeepMedic and tiny 3D Attention U-Net, a few steps each,
-deterministic patches, the recipe's `data.patches` checks and the whole-volume BraTS evaluation."""
+deterministic patches through the model's processor, the recipe's `data.patches` checks and the whole-volume
+BraTS evaluation (the path `medhub predict` runs: processor, brain-mask ROI, the model's inferer)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from medhub import ConfigError
+from medhub import ConfigError, MedConfig, MedModel
+from medhub.data.recipe_data import BRATS_SPLITS
+from medhub.evaluation import BRATS_REGIONS, evaluate_model, region_dice
+from medhub.processing import VolumeImageProcessor
 from medhub.training import Recipe, train
-from medhub.training.evaluate_brats import BRATS_REGIONS, evaluate_volumes, region_dice
-from medhub.training.patches3d import BRATS_SPLITS, load_patch_split
+from medhub.training.patches3d import load_patch_split
+
+# The BraTS examples as stored (already normalised), the brain mask as the ROI.
+BRATS_PROCESSOR = {"type": "VolumeImageProcessor", "channel_names": ["flair", "t1c"], "orientation": "LPS",
+                   "intensity_normalization": "none", "mask_name": "brainmask", "mask_fallback": "foreground"}
 
 TINY_DEEPMEDIC = {"in_channels": 2, "num_labels": 5, "normal_feature_maps": [4, 4, 4],
                   "normal_kernel_sizes": [[3, 3, 3]] * 3, "normal_residual_layers": [],
@@ -25,9 +32,11 @@ def recipe_3d(model_type: str, config: dict, patch_size, label_size, steps: int 
     return Recipe.from_dict({
         "name": f"tiny-{model_type}-brats", "seed": 1,
         "model": {"type": model_type, "config": config},
-        "data": {"name": "brats2015-examples",
+        "processor": BRATS_PROCESSOR,
+        "data": {"name": "brats2015-examples", "limit_eval": 1,
                  "patches": {"patch_size": patch_size, "label_size": label_size, "samples": 2 * steps,
-                             "eval_samples": 2, "flip_axes": [0], "inference_size": [32, 32, 32]}},
+                             "eval_samples": 2, "flip_axes": [0]}},
+        "inference": {"roi_size": [64, 64, 64]},
         "training": {"max_steps": steps, "per_device_train_batch_size": 2, "per_device_eval_batch_size": 2,
                      "learning_rate": 0.003, "logging_steps": 1, "save_strategy": "no", "disable_tqdm": True,
                      "use_cpu": True},
@@ -43,9 +52,13 @@ def test_tiny_3d_models_train_on_brats_patches(shared_data, tmp_path, model_type
     result = train(recipe_3d(model_type, config, patch_size, label_size), tmp_path / "run")
     losses = [log["loss"] for log in result.trainer.state.log_history if "loss" in log]
     assert len(losses) == 3 and all(np.isfinite(losses))
-    assert 0.0 <= result.metrics["mean_dice"] <= 1.0
+    assert 0.0 <= result.metrics["dice_whole_tumor"] <= 1.0  # whole validation volume, as `medhub predict` runs it
     info = result.model.config.weights_info
     assert info["patches"]["patch_size"] == patch_size and (tmp_path / "run" / "model.safetensors").is_file()
+    assert info["inference"] == {"roi_size": [64, 64, 64]}
+    saved = MedModel.from_pretrained(tmp_path / "run")  # the processor the patches went through travels along
+    assert saved.image_processor.to_dict() == result.model.image_processor.to_dict()
+    assert saved.image_processor.mask_name == "brainmask"
 
 
 def test_patches_are_deterministic_balanced_and_from_the_training_subjects(shared_data):
@@ -83,12 +96,11 @@ def test_region_dice_follows_the_brats_convention():
 @pytest.mark.parametrize("model_type, config", [("deepmedic", TINY_DEEPMEDIC),
                                                 ("attention-unet", TINY_ATTENTION_UNET)])
 def test_whole_volume_evaluation_of_tiny_models(shared_data, model_type, config):
-    from medhub import MedConfig, MedModel
-
     torch.manual_seed(0)
     model = MedModel.from_config(MedConfig.for_model(f"medhub-{model_type}", **config))
-    data = {"name": "brats2015-examples", "patches": {"patch_size": 16, "inference_size": [64, 64, 64]}}
-    result = evaluate_volumes(model, data, "test", dataset_name="brats2015-examples", limit=1, overlap=0.0)
+    model.image_processor = VolumeImageProcessor.from_dict({k: v for k, v in BRATS_PROCESSOR.items() if k != "type"})
+    data = {"name": "brats2015-examples", "patches": {"patch_size": 16}}
+    result = evaluate_model(model, data, "test", limit=1)
     assert result.num_examples == 1 and result.extra["subjects"] == BRATS_SPLITS["test"][:1]
     for region in BRATS_REGIONS:
         assert 0.0 <= result.metrics[f"dice_{region}"] <= 1.0

@@ -148,7 +148,7 @@ def test_registry_and_outputs():
     model = UNetForSegmentation(config).eval()
     as_tuple = model(torch.zeros(1, 1, 4, 4), labels=torch.zeros(1, 4, 4, dtype=torch.long), return_dict=False)
     assert len(as_tuple) == 2 and as_tuple[1].shape == (1, 2, 4, 4)
-    assert UNetForSegmentation.paper_bibtex.strip().startswith("@inproceedings{ronneberger2015unet")
+    assert UNetForSegmentation.paper.bibtex.strip().startswith("@inproceedings{ronneberger2015unet")
     assert UNetForSegmentation.pipeline_tag == "image-segmentation"
 
 

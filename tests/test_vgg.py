@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from classifier_finetune_checks import check_backward, check_fine_tuning, check_losses, check_round_trip
+from reference_torchvision import vgg_features, vgg_forward, vgg_state_dict
 from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 
 import medhub
-from classifier_finetune_checks import check_backward, check_fine_tuning, check_losses, check_round_trip
 from medhub.models.vgg import VGGConfig, VGGForImageClassification, VGGModel
 from medhub.models.vgg.conversion_vgg import ARCHS, convert_state_dict
-from reference_torchvision import vgg_features, vgg_forward, vgg_state_dict
 
 TORCHVISION_PARAMS = {
     "vgg11": 132_863_336, "vgg13": 133_047_848, "vgg16": 138_357_544, "vgg19": 143_667_240,
@@ -133,8 +133,8 @@ def test_registered_with_auto_classes():
     config = AutoConfig.for_model("medhub-vgg", depth=11, classifier_type="gap", num_labels=2)
     assert type(AutoModelForImageClassification.from_config(config)) is VGGForImageClassification
     assert type(AutoModel.from_config(config)) is VGGModel
-    assert VGGForImageClassification.paper_title == "Very Deep Convolutional Networks for Large-Scale Image Recognition"
-    assert "simonyan2015very" in VGGForImageClassification.paper_bibtex
+    assert VGGForImageClassification.paper.title == "Very Deep Convolutional Networks for Large-Scale Image Recognition"
+    assert "simonyan2015very" in VGGForImageClassification.paper.bibtex
 
 
 def test_converter_full_imagenet_head_matches_torchvision_forward(vgg11_checkpoint):

@@ -13,11 +13,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hub_servers import olah_server, run_client, write_endpoint  # noqa: E402,F401
+from hub_servers import run_client  # noqa: E402
 
-from medhub import zoo  # noqa: E402
+import medhub  # noqa: E402
 from medhub.shared_data import data_dir  # noqa: E402
-from medhub.zoo_catalog import SIZE_BUDGET_MB, ZOO_ENTRIES, entry, total_mb, weights_mb  # noqa: E402
+from medhub.training.recipe import load_recipe  # noqa: E402
+from medhub.zoo import CHECKPOINTS, SIZE_BUDGET_MB, checkpoint, total_mb, weights_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "model_zoo"
@@ -100,7 +101,7 @@ def test_alias_chexnet(offline_results):
 
 
 def test_zoo_folders_in_hub_layout_and_budgets():
-    for e in ZOO_ENTRIES:
+    for e in CHECKPOINTS:
         folder = ZOO / e.id
         if not (folder / "config.json").is_file():
             continue
@@ -111,43 +112,52 @@ def test_zoo_folders_in_hub_layout_and_budgets():
             info = json.loads((folder / "config.json").read_text())["weights_info"]
             for key in ("license", "training_time", "evaluation_command", "limitations", "recipe", "metrics"):
                 assert info.get(key), (e.id, key)
-            assert (ROOT / info["recipe"]).is_file()
-    assert total_mb() < SIZE_BUDGET_MB
+            assert (ROOT / info["recipe"]).is_file() and info["recipe"] == e.recipe
+        assert json.loads((folder / "preprocessor_config.json").read_text()) == e.processor().to_dict(), \
+            f"{e.id}: the catalogue's processor is not the stored one"
+        assert json.loads((folder / "config.json").read_text())["weights_info"]["license"] == e.license
+    assert total_mb(ZOO) < SIZE_BUDGET_MB
 
 
 def test_zoo_list_command():
     out = subprocess.run([sys.executable, "-m", "medhub", "zoo", "list"], capture_output=True, text=True,
                          check=True, env={**__import__("os").environ, "MEDHUB_ZOO_DIR": str(ZOO)}).stdout
-    for e in ZOO_ENTRIES:
+    for e in CHECKPOINTS:
         line = next(line for line in out.splitlines() if line.startswith(f"medhub/{e.id} "))
-        assert e.task in line and e.data in line and e.headline_metric in line
-        assert line.rstrip().endswith("yes" if zoo.find(e.id)[0] else "no")
-    assert "MB of the 100 MB budget" in out
-    assert entry("medhub/chexnet").id == "chexnet-pneumonia"
+        assert e.task in line and e.data in line and e.headline in line
+        assert line.rstrip().endswith("yes" if (ZOO / e.id / "config.json").is_file() else "no")
+    assert "MB of the 100 MB budget" in out and "medhub/chexnet -> medhub/chexnet-pneumonia" in out
+    assert checkpoint("medhub/chexnet").id == "chexnet-pneumonia"
 
 
-def test_zoo_recipes_parse():
-    from medhub.zoo_build import load_zoo_recipe
+def test_every_checkpoint_has_a_recipe_in_the_one_schema(monkeypatch):
+    """Adding a checkpoint is one catalogue record plus one recipe: each id's recipe parses (the same schema as
+    `medhub train`) and names the catalogue's licence and processor."""
+    from medhub.training.recipe import build_processor
+    from medhub.zoo.build import recipe_path
 
-    for name in ("chexnet-pneumonia", "resnet18-pneumonia", "vgg16-pneumonia", "unet-isbi2012"):
-        recipe, spec = load_zoo_recipe(name)
-        assert recipe.name == spec.id == name and spec.get("license") and spec.get("limitations")
+    monkeypatch.setenv("MEDHUB_RECIPES_DIR", str(ROOT / "recipes" / "zoo"))
+    for e in CHECKPOINTS:
+        recipe = load_recipe(recipe_path(e.id))
+        assert recipe.name == e.id and recipe.card["license"] == e.license and recipe.card["limitations"]
+        model = medhub.MedModel.from_config(e.config())
+        assert build_processor(recipe, model).to_dict() == e.processor().to_dict(), e.id
 
 
 def test_zoo_weight_map_class_balance_switch():
-    """`zoo.weight_map.class_balance: false` keeps the paper's border term and drops the class term w_c."""
+    """`data.weight_map.class_balance: false` keeps the paper's border term and drops the class term w_c."""
     import numpy as np
     from datasets import Dataset
 
-    from medhub.zoo_build import ZooSpec, _with_weight_maps
+    from medhub.training.data import with_weight_maps
 
     label = np.zeros((32, 32), dtype=np.uint8)
     label[2:14, 2:30] = 255
     label[16:30, 2:30] = 255  # two cells, 2-pixel gap at rows 14..15
     maps = {}
     for balance in (True, False):
-        spec = ZooSpec("x", Path("x.yaml"), {"weight_map": {"w0": 10.0, "sigma": 3.0, "class_balance": balance}})
-        rows = _with_weight_maps(Dataset.from_dict({"label": [label.tolist()]}), spec, "label", {255: 1})
+        options = {"w0": 10.0, "sigma": 3.0, "class_balance": balance}
+        rows = with_weight_maps(Dataset.from_dict({"label": [label.tolist()]}), "label", {255: 1}, options)
         maps[balance] = np.asarray(rows[0]["weight_map"], dtype=np.float32)
     cells = label == 255
     assert np.allclose(maps[False][cells], 1.0)

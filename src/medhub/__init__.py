@@ -2,7 +2,8 @@
 
 __version__ = "0.1.0"
 
-from .auto import MedConfig, MedModel, register_model, register_processor
+from . import models, processing  # noqa: F401  (importing them registers every family and processor)
+from .auto import MedConfig, MedModel
 from .configuration_utils import MedPreTrainedConfig
 from .errors import (
     ConfigError,
@@ -15,17 +16,14 @@ from .errors import (
     WeightsMismatchError,
 )
 from .modeling_utils import MedPreTrainedModel
-from . import models  # noqa: E402  (registers every family)
-from . import processing  # noqa: E402  (registers the image processors)
-
-processing.register_family_processors()
-from .pipelines import pipeline
 from .models.attention_unet import AttentionUNetConfig, AttentionUNetForSegmentation, AttentionUNetModel
 from .models.chexnet import CHESTXRAY14_FINDINGS, CheXNetConfig, CheXNetForImageClassification, CheXNetModel
 from .models.deepmedic import DeepMedicConfig, DeepMedicForSegmentation, DeepMedicModel
 from .models.resnet import ResNetConfig, ResNetForImageClassification, ResNetModel
 from .models.unet import UNetConfig, UNetForSegmentation, UNetModel
 from .models.vgg import VGGConfig, VGGForImageClassification, VGGModel
+from .pipelines import pipeline
+from .registry import register_model, register_processor
 
 __all__ = [
     "AttentionUNetConfig",

@@ -1,9 +1,5 @@
-"""The registry of medhub model types and the dispatching entry points `MedModel` / `MedConfig`.
-
-Each family registers its config and task model once (`register_model`), which also registers them with
-transformers' `AutoConfig`, `AutoModel` and the task's Auto class, so Auto classes, `Trainer` and
-pipelines work on medhub models after `import medhub`.
-"""
+"""Loading medhub configs and processors from a folder, and the dispatching entry points `MedModel` /
+`MedConfig` (the registry they dispatch on is `medhub.registry`)."""
 
 from __future__ import annotations
 
@@ -13,50 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 
 from .configuration_utils import MedPreTrainedConfig
 from .errors import ConfigError
 from .hub import CONFIG_NAME, PROCESSOR_NAME, ResolvedModel, resolve_model
-
-CONFIG_REGISTRY: dict[str, type[MedPreTrainedConfig]] = {}
-MODEL_REGISTRY: dict[str, type] = {}
-PROCESSOR_REGISTRY: dict[str, type] = {}
-
-TASK_AUTO_CLASSES = {
-    "image-classification": "AutoModelForImageClassification",
-    "image-segmentation": "AutoModelForSemanticSegmentation",
-}
-
-
-def register_model(config_class: type[MedPreTrainedConfig], model_class: type, task: str | None = None,
-                   extra_models: tuple[type, ...] = ()) -> None:
-    """Register `model_class` as the model for `config_class.model_type` (and with transformers' Auto classes)."""
-    import transformers
-    from transformers import AutoConfig, AutoModel
-
-    model_type = config_class.model_type
-    CONFIG_REGISTRY[model_type] = config_class
-    MODEL_REGISTRY[model_type] = model_class
-    AutoConfig.register(model_type, config_class, exist_ok=True)
-    AutoModel.register(config_class, extra_models[0] if extra_models else model_class, exist_ok=True)
-    if task in TASK_AUTO_CLASSES:
-        getattr(transformers, TASK_AUTO_CLASSES[task]).register(config_class, model_class, exist_ok=True)
-
-
-def register_processor(config_class: type[MedPreTrainedConfig] | None, processor_class: type) -> None:
-    """Register an image processor by its class name (and with AutoImageProcessor for `config_class`)."""
-    PROCESSOR_REGISTRY[processor_class.__name__] = processor_class
-    if config_class is not None:
-        from transformers import AutoImageProcessor
-        from transformers.utils import logging as hf_logging
-
-        # Registering walks transformers' processor table, which warns about torchvision-only processors.
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-        try:
-            AutoImageProcessor.register(config_class, slow_image_processor_class=processor_class, exist_ok=True)
-        finally:
-            hf_logging.set_verbosity(verbosity)
+from .registry import CONFIG_REGISTRY, MODEL_REGISTRY, PROCESSOR_REGISTRY, register_model, register_processor
 
 
 def _refuse_constant(name: str):
@@ -72,8 +30,6 @@ def _read_json(file: Path, what: str):
 
 def load_config(folder: str | os.PathLike, expected: type | None = None) -> MedPreTrainedConfig:
     """Read `folder/config.json` into the registered config class of its `model_type`."""
-    from huggingface_hub.errors import StrictDataclassError
-
     file = Path(folder) / CONFIG_NAME
     data = _read_json(file, "config")
     if not isinstance(data, dict):

@@ -4,9 +4,9 @@
   medhub convert SRC OUT --arch A  convert a published .pth checkpoint into a medhub folder
   medhub zoo list                  the local model zoo
   medhub zoo build NAME            train a zoo checkpoint from recipes/zoo/NAME.yaml, store and evaluate it
+                                   (MEDHUB_RECIPES_DIR or ./recipes/zoo; into MEDHUB_ZOO_DIR or ./model_zoo)
   medhub zoo push --org ORG        publish every present zoo folder to the Hub
   medhub info MODEL                a model's config, parameter count and source
-  medhub cards                     regenerate the architecture cards in model_cards/
   medhub train RECIPE.yaml         fine-tune through the transformers Trainer (see recipes/)
   medhub evaluate MODEL DATA       metrics of a model on a dataset split (JSON for the card)
   medhub predict MODEL INPUT...    masks (PNG/NIfTI), probabilities (CSV) and heatmaps for images, volumes, folders
@@ -15,20 +15,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+from .auto import MedModel
+from .commands import add_evaluate_parser, add_predict_parser, add_train_parser
+from .convert import convert_checkpoint
+from .demo import run_demo
 from .errors import MedhubError
+from .zoo import build as zoo_build
+from .zoo.listing import format_table
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
     return run_demo(out_dir=args.out, data_dir=args.data, host=args.host, port=args.port, batch=args.batch)
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import convert_checkpoint
-
     model = convert_checkpoint(args.src, args.out, args.arch, num_labels=args.num_labels, in_channels=args.in_channels)
     print(f"converted {args.src} ({args.arch}) -> {args.out}: {type(model).__name__}, "
           f"{model.num_parameters():,} parameters, {model.config.num_labels} labels")
@@ -36,43 +39,25 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_zoo(args: argparse.Namespace) -> int:
-    from .zoo_catalog import format_table
-
     if args.zoo_command == "list":
         print(format_table())
         return 0
     if args.zoo_command == "build":
-        import json
-
-        from .zoo_build import build
-
         if not args.name:
             raise SystemExit("medhub zoo build: expected a NAME (a recipes/zoo/NAME.yaml)")
-        summary = build(args.name, data_dir=args.data, out_dir=args.out, max_steps=args.max_steps)
+        summary = zoo_build.build(args.name, data_dir=args.data, out_dir=args.out, max_steps=args.max_steps)
         print(json.dumps(summary, indent=2))
         return 0
     if args.zoo_command == "push":
-        from .zoo_build import push
-
         if not args.org:
             raise SystemExit("medhub zoo push: expected --org ORG")
-        for repo in push(args.org, token=args.token, names=[args.name] if args.name else None):
+        for repo in zoo_build.push(args.org, token=args.token, names=[args.name] if args.name else None):
             print(f"pushed {repo}")
         return 0
     raise SystemExit(f"unknown zoo command {args.zoo_command!r}")
 
 
-def _cmd_cards(args: argparse.Namespace) -> int:
-    from .model_card import write_reference_cards
-
-    for path in write_reference_cards(args.out):
-        print(f"wrote {path}")
-    return 0
-
-
 def _cmd_info(args: argparse.Namespace) -> int:
-    from . import MedModel
-
     model = MedModel.from_pretrained(args.model, revision=args.revision)
     cfg = model.config
     print(f"{args.model}: {type(model).__name__} ({cfg.model_type}), {model.num_parameters():,} parameters")
@@ -113,16 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("--token", default=None, help="push: a Hub token (default: the logged-in one)")
     zoo.set_defaults(func=_cmd_zoo)
 
-    from .commands import add_evaluate_parser, add_train_parser
-    from .commands.predict import add_predict_parser
-
     add_train_parser(sub)
     add_evaluate_parser(sub)
     add_predict_parser(sub)
-
-    cards = sub.add_parser("cards", help="regenerate the architecture cards in model_cards/")
-    cards.add_argument("--out", default="model_cards")
-    cards.set_defaults(func=_cmd_cards)
 
     info = sub.add_parser("info", help="show a model's config and where it was loaded from")
     info.add_argument("model")

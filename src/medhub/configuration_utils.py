@@ -55,6 +55,32 @@ class MedPreTrainedConfig(PreTrainedConfig):
     def check(self) -> None:
         """Family-specific validation; raise `ConfigError` naming the field and what was expected."""
 
+    # -- presets every family has (class-level plain data: fields over the defaults; keyword arguments win) -----
+    PAPER = None      # the paper's configuration, where the paper gives one
+    REFERENCE = None  # the configuration the architecture card describes (default: the paper's, else the defaults)
+    TINY = None       # a small configuration of the same architecture, for fast tests
+
+    @classmethod
+    def paper(cls, **kwargs) -> MedPreTrainedConfig:
+        """The network of the paper (the family's PAPER preset)."""
+        return cls._preset("PAPER", cls.PAPER, kwargs)
+
+    @classmethod
+    def reference(cls, **kwargs) -> MedPreTrainedConfig:
+        """The configuration the family's architecture card describes."""
+        return cls._preset("REFERENCE", cls.REFERENCE if cls.REFERENCE is not None else (cls.PAPER or {}), kwargs)
+
+    @classmethod
+    def tiny(cls, **kwargs) -> MedPreTrainedConfig:
+        """A small configuration of the same architecture, for fast tests."""
+        return cls._preset("TINY", cls.TINY, kwargs)
+
+    @classmethod
+    def _preset(cls, name: str, preset: dict | None, overrides: dict) -> MedPreTrainedConfig:
+        if preset is None:
+            raise NotImplementedError(f"{cls.__name__} has no {name} preset")
+        return cls(**{**preset, **overrides})
+
     @property
     def labels(self) -> list[str]:
         return [self.id2label[i] for i in range(self.num_labels)]
@@ -82,3 +108,16 @@ def check_int_list(config: Any, field: str, lo: int, hi: int, length: int | None
         raise ConfigError(
             f"{type(config).__name__}.{field}={values!r}: expected a list of {want}integers in [{lo}, {hi}]"
         )
+
+
+def check_unet_fields(config: Any, min_depth: int = 1) -> None:
+    """The fields every U-Net-like config shares: spatial_dims, base_width, depth (and the bottleneck's width,
+    base_width * 2**depth, bounded), norm and loss."""
+    check_choice(config, "spatial_dims", (2, 3))
+    check_int(config, "base_width", 1, MAX_WIDTH)
+    check_int(config, "depth", min_depth, MAX_DEPTH)
+    if config.base_width * 2**config.depth > MAX_WIDTH * 16:
+        raise ConfigError(f"{type(config).__name__}: base_width={config.base_width} * 2**depth={2**config.depth} "
+                          f"channels at the bottleneck exceeds {MAX_WIDTH * 16}")
+    check_choice(config, "norm", (None, "batch", "instance"))
+    check_choice(config, "loss", ("weighted_ce", "ce", "dice_ce"))

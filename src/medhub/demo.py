@@ -23,38 +23,26 @@ import os
 import time
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
-import torch
+from huggingface_hub import constants
 
-from .errors import ModelNotFoundError
+from .predict import label_overlay, predict_paths, save_png
 from .shared_data import data_dir as default_data_dir
+from .zoo.catalog import CHECKPOINTS
+from .zoo.loading import load_checkpoint
 
-
-
-def reference_configs() -> dict:
-    """zoo id -> the family's reference configuration (random weights stand in until the zoo has the id)."""
-    from .spaces.common import ZOO, reference_config
-
-    return {model_id: reference_config(model_id) for model_id in ZOO}
-
-
-def _load(model_id: str, fallback):
-    from .auto import MedModel
-
-    try:
-        return MedModel.from_pretrained(f"medhub/{model_id}"), True
-    except ModelNotFoundError:
-        torch.manual_seed(0)
-        return MedModel.from_config(fallback).eval(), False
+# The batch demo's inputs per demo kind (paths relative to the data folder); 3D models get a crop of a subject.
+BATCH_EXAMPLES = {"classify": ("chest-xray-samples/00000001_000.png", "chest-xray-samples/16747_3_1.jpg",
+                               "chest-xray-samples/Fake_MONOHR1.dcm"),
+                  "segment2d": ("isbi2012-em/unlabeled/test_0.png",)}
 
 
 def _brats_crop(data: Path, out: Path, size=(64, 64, 40)) -> Path:
-    """A centred crop of pat0003 (both channels), saved with the matching affine."""
-    import nibabel as nib
-
+    """A centred crop of pat0003 (both channels and the brain mask), saved with the matching affine."""
     subject = data / "brats2015-examples" / "brats_2013_pat0003_1"
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("Flair_subtrMeanDivStd.nii.gz", "T1c_subtrMeanDivStd.nii.gz"):
+    for name in ("Flair_subtrMeanDivStd.nii.gz", "T1c_subtrMeanDivStd.nii.gz", "brainmask.nii.gz"):
         image = nib.load(subject / name)
         starts = [(s - c) // 2 for s, c in zip(image.shape, size)]
         crop = image.slicer[tuple(slice(a, a + c) for a, c in zip(starts, size))]
@@ -64,10 +52,6 @@ def _brats_crop(data: Path, out: Path, size=(64, 64, 40)) -> Path:
 
 def _volume_picture(report, crop: Path, out: Path) -> None:
     """An axial-slice overlay PNG of each 3D prediction (pictures are easier to judge than numbers)."""
-    import nibabel as nib
-
-    from .predict import label_overlay, save_png
-
     for paths in report.predicted.values():
         for seg_path in (p for p in paths if p.name.endswith("_seg.nii.gz")):
             labels = np.asarray(nib.load(seg_path).dataobj)
@@ -100,20 +84,19 @@ def run_demo(out_dir: str | Path | None = None, data_dir: str | Path | None = No
         return run_batch_demo(out_dir or "out/demo", data_dir)
     if "HF_HUB_OFFLINE" not in os.environ:
         # huggingface_hub reads the variable once, at import (transformers imported it already): set both.
-        from huggingface_hub import constants
-
         os.environ["HF_HUB_OFFLINE"] = "1"
         constants.HF_HUB_OFFLINE = True
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     if data_dir:
         os.environ["MEDHUB_EXAMPLES_DIR"] = str(data_dir)
-    from .spaces import build_app, launch
-    from .spaces.common import examples_dir, load_model
+    from .spaces import build_app, launch  # the `spaces` extra (gradio): only the served demo needs it
+    from .spaces.loading import load_model
+    from .spaces.uploads import examples_dir
 
     folder = examples_dir()
     print(f"medhub demo: loading models (examples: {folder or 'none - ../shared/data not found'})")
     loaded = {}
-    for model_id in models or list(reference_configs()):
+    for model_id in models or [c.id for c in CHECKPOINTS]:
         loaded[model_id] = load_model(model_id)
         state = "trained" if loaded[model_id].trained else "UNTRAINED (random weights: outputs are meaningless)"
         print(f"  medhub/{model_id}: {state}; {loaded[model_id].source}")
@@ -125,37 +108,28 @@ def run_demo(out_dir: str | Path | None = None, data_dir: str | Path | None = No
 
 def run_batch_demo(out_dir: str | Path = "out/demo", data_dir: str | Path | None = None) -> int:
     """Every model family on real scans from ../shared/data, pictures and predictions written to `out_dir`."""
-    from .predict import predict_paths
-
     data = Path(data_dir) if data_dir else default_data_dir()
     if data is None or not data.is_dir():
         print("medhub demo: no example data found (set MEDHUB_DATA_DIR to a folder laid out like ../shared/data)")
         return 1
     out_dir = Path(out_dir)
-    xrays = data / "chest-xray-samples"
-    inputs = {
-        "chexnet-pneumonia": [xrays / "00000001_000.png", xrays / "16747_3_1.jpg", xrays / "Fake_MONOHR1.dcm"],
-        "resnet18-pneumonia": [xrays / "00027426_000.png", xrays / "tb0005.png"],
-        "vgg16-pneumonia": [xrays / "h0001.png"],
-        "unet-isbi2012": [data / "isbi2012-em" / "unlabeled" / "test_0.png"],
-    }
     crop = _brats_crop(data, out_dir / "brats_pat0003_crop")
-    inputs["attention-unet-brats"] = [crop]
-    inputs["deepmedic-brats"] = [crop]
     print(f"medhub demo: every model family on real scans from {data}; pictures in {out_dir}/\n")
     untrained = []
-    for model_id, fallback in reference_configs().items():
+    for checkpoint in CHECKPOINTS:
         start = time.perf_counter()
-        model, trained = _load(model_id, fallback)
-        state = "trained" if trained else "UNTRAINED (random weights: predictions are meaningless)"
-        if not trained:
-            untrained.append(model_id)
-        target = out_dir / model_id
-        report = predict_paths(model, inputs[model_id], target, overwrite=True, progress=False)
-        if model_id.endswith("brats"):
+        loaded = load_checkpoint(checkpoint.id)  # the served demo's loading, untrained fallback included
+        model = loaded.model
+        state = "trained" if loaded.trained else "UNTRAINED (random weights: predictions are meaningless)"
+        if not loaded.trained:
+            untrained.append(checkpoint.id)
+        inputs = [crop] if checkpoint.demo == "segment3d" else [data / p for p in BATCH_EXAMPLES[checkpoint.demo]]
+        target = out_dir / checkpoint.id
+        report = predict_paths(model, inputs, target, overwrite=True, progress=False)
+        if checkpoint.demo == "segment3d":
             _volume_picture(report, crop, target)
         status = "ok" if report.ok else f"FAILED: {report.failed}"
-        print(f"medhub/{model_id} [{state}] {type(model).__name__}, {model.num_parameters():,} parameters, "
+        print(f"{loaded.repo_id} [{state}] {type(model).__name__}, {model.num_parameters():,} parameters, "
               f"{time.perf_counter() - start:.1f} s, {status}\n    {_summary(model, report, target)}")
     if untrained:
         print(f"\n{len(untrained)} model(s) ran with untrained weights because neither the Hub nor the local zoo has "

@@ -1,5 +1,7 @@
 """medhub's exceptions: each says which input was wrong and what was expected."""
 
+from collections.abc import Iterable
+
 
 class MedhubError(Exception):
     """Base class of every error medhub raises on purpose."""
@@ -31,3 +33,14 @@ class InputError(MedhubError, ValueError):
 
 class HubError(MedhubError, OSError):
     """The Hub (or the endpoint in HF_ENDPOINT) refused or failed a request."""
+
+
+def describe_keys(*groups: tuple[str, Iterable[str]], limit: int = 12) -> str:
+    """"label: a, b and 3 more; label: ..." for the non-empty groups of (state-dict) keys, for error messages."""
+    parts = []
+    for label, keys in groups:
+        keys = sorted(keys)
+        if keys:
+            more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+            parts.append(f"{label}: {', '.join(keys[:limit])}{more}")
+    return "; ".join(parts)

@@ -5,7 +5,7 @@ Resolution order for `name_or_path`:
 2. the Hub through the real `huggingface_hub` client (honours HF_ENDPOINT, HF_HOME, the cache,
    HF_HUB_OFFLINE and revisions); offline, or when the endpoint does not answer, the local cache;
 3. for ids under `medhub/` only, and only when no specific revision was asked for: the local zoo
-   shipped with medhub (see `medhub.zoo`), the embedded default that works offline.
+   (see `medhub.zoo.local`), the embedded default that works offline in a checkout.
 One log line says which source served the model; an id found nowhere raises `ModelNotFoundError`
 listing every source tried and why it failed. A pickle-only repo or folder raises `PickleWeightsError`
 before anything is downloaded or unpickled; a corrupt safetensors file raises `CorruptWeightsError`.
@@ -27,6 +27,8 @@ from pathlib import Path
 
 from .errors import CorruptWeightsError, HubError, ModelNotFoundError, PickleWeightsError
 from .logging_utils import get_logger
+from .zoo.catalog import ORG as ZOO_ORG
+from .zoo.local import find as find_in_zoo
 
 logger = get_logger("hub")
 
@@ -37,7 +39,6 @@ PROCESSOR_NAME = "preprocessor_config.json"
 CARD_NAME = "README.md"
 MODEL_FILES = [CONFIG_NAME, "*.safetensors", WEIGHTS_INDEX_NAME, PROCESSOR_NAME, CARD_NAME]
 PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".pkl", ".pickle", ".ckpt", ".tar")
-ZOO_ORG = "medhub"
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,7 @@ def resolve_model(
             tried.append(f"Hugging Face Hub {endpoint()}: {miss}")
 
         if repo_id.startswith(f"{ZOO_ORG}/") and revision in (None, "main"):
-            from . import zoo
-
-            folder, why = zoo.find(repo_id.split("/", 1)[1])
+            folder, why = find_in_zoo(repo_id.split("/", 1)[1])
             if folder is not None:
                 check_model_folder(folder, need_weights=need_weights)
                 logger.info("loading %s from the local medhub zoo %s (the Hub had no copy: %s)", repo_id, folder,
@@ -193,8 +192,8 @@ def _from_cache(repo_id, rev, token, cache_dir, patterns, need_weights, why: str
 
 
 def _snapshot(repo_id, rev, token, cache_dir, patterns, local_files_only: bool) -> Path:
-    from huggingface_hub import snapshot_download
     from huggingface_hub import errors as hf_errors
+    from huggingface_hub import snapshot_download
 
     try:
         folder = snapshot_download(
@@ -328,8 +327,8 @@ def _all_finite(raw, dtype: str) -> bool:
 def _check_finite(fh_path: Path, header: dict, data_start: int) -> None:
     """Refuse NaN/Inf in floating-point tensors: a flipped exponent bit must not load as a silent garbage weight.
 
-    One bit test per contiguous run of same-dtype tensors (about 10x faster than summing the values, and
-    exact); only a failing run is checked tensor by tensor, to name the tensor.
+    One bit test per contiguous run of same-dtype tensors (exact, and much faster than summing the values);
+    only a failing run is checked tensor by tensor, to name the tensor.
     """
     import numpy as np
 

@@ -76,12 +76,12 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
         card_data,
         template_path=str(TEMPLATE),
         title=info.get("title", repo_id),
-        summary=info.get("summary", model.model_summary),
+        summary=info.get("summary", model.paper.summary),
         architecture=type(model).__name__,
         num_parameters=f"{model.num_parameters():,}",
         model_type=config.model_type,
-        paper_title=model.paper_title,
-        paper_url=model.paper_url,
+        paper_title=model.paper.title,
+        paper_url=model.paper.url,
         input_description=info.get("input", f"{config.in_channels} channel(s): {', '.join(channels)}"
                                                  + (f"; modality {config.modality}" if config.modality else "")),
         output_description=info.get("output", f"{config.num_labels} labels: {', '.join(config.labels)}"),
@@ -99,48 +99,9 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
                    f"model = medhub.MedModel.from_config({info.get('config_code', f'medhub.{type(config).__name__}()')})"
                    f"  # random weights\n"
                    f"# pretrained: model = medhub.MedModel.from_pretrained(\"<repo with trained weights>\")"),
-        bibtex=model.paper_bibtex.strip(),
+        bibtex=model.paper.bibtex.strip(),
     )
     return str(card)
 
 
-def reference_configs() -> dict:
-    """The configuration each family's architecture card describes (the paper's, where the paper gives one)."""
-    from . import models  # noqa: F401  (registers the families)
-    from .models.attention_unet import AttentionUNetConfig
-    from .models.chexnet import CheXNetConfig
-    from .models.deepmedic import DeepMedicConfig
-    from .models.resnet import ResNetConfig
-    from .models.unet import UNetConfig
-    from .models.vgg import VGGConfig
-
-    binary = {"id2label": {0: "normal", 1: "pneumonia"}}
-    binary_code = 'in_channels=1, id2label={0: "normal", 1: "pneumonia"}'
-    return {
-        "unet": (UNetConfig.paper(), "medhub.UNetConfig.paper()"),
-        "attention-unet": (AttentionUNetConfig.paper(), "medhub.AttentionUNetConfig.paper()"),
-        "deepmedic": (DeepMedicConfig.released(), "medhub.DeepMedicConfig.released()"),
-        "chexnet": (CheXNetConfig(), "medhub.CheXNetConfig()"),
-        "resnet": (ResNetConfig(depth=18, in_channels=1, **binary), f"medhub.ResNetConfig(depth=18, {binary_code})"),
-        "vgg": (VGGConfig(depth=16, in_channels=1, classifier_type="gap", **binary),
-                f'medhub.VGGConfig(depth=16, classifier_type="gap", {binary_code})'),
-    }
-
-
-def write_reference_cards(out_dir: str | Path) -> list[Path]:
-    """Write `model_cards/<family>.md`: one architecture card per family, built on the meta device (no memory)."""
-    import torch
-
-    from .auto import MedModel
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, (config, code) in reference_configs().items():
-        config.weights_info = {"config_code": code}
-        with torch.device("meta"):
-            model = MedModel.from_config(config)
-        path = out_dir / f"{name}.md"
-        path.write_text(generate_model_card(model, repo_id=f"medhub/{name}"), encoding="utf-8")
-        written.append(path)
-    return written
+__all__ = ["generate_model_card"]

@@ -6,7 +6,12 @@ What medhub adds to transformers' loading and saving:
   unexpected or wrongly shaped keys instead of returning a partly random model;
 - `save_pretrained` also writes `preprocessor_config.json` and a generated `README.md` model card;
 - `push_to_hub` uploads exactly those files in one commit;
-- `validate_pixel_values` gives every family the same clear input errors.
+- `validate_pixel_values` gives every family the same clear input errors;
+- `infer(pixel_values, roi_mask=..., tta=...)` runs the model on a whole preprocessed image through the
+  inferer the family chooses (`inferer()`, see `medhub.inference.inferers`): the one way every caller runs a
+  model on whole images;
+- each family names its image processor class (`processor_class`); `default_image_processor()` is that class's
+  default for the config.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,12 +28,27 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 
+from .auto import load_config, load_image_processor
 from .configuration_utils import MedPreTrainedConfig
-from .errors import ConfigError, InputError, WeightsMismatchError
+from .errors import ConfigError, InputError, WeightsMismatchError, describe_keys
 from .hub import CARD_NAME, PROCESSOR_NAME, resolve_model, upload_folder
+from .inference.inferers import ClassifierInferer, InferenceSettings, Inferer, SlidingWindowInferer
 from .logging_utils import get_logger
+from .model_card import generate_model_card
+from .registry import MODEL_REGISTRY
 
 logger = get_logger("modeling")
+
+
+@dataclass(frozen=True)
+class Paper:
+    """The paper a family implements, as its model card cites it: title, URL, BibTeX, and a short summary of the
+    architecture."""
+
+    title: str
+    url: str
+    bibtex: str
+    summary: str
 
 
 class MedPreTrainedModel(PreTrainedModel):
@@ -37,16 +58,59 @@ class MedPreTrainedModel(PreTrainedModel):
     input_modalities = ("image",)
 
     # What the generated model card says about the architecture (set by each family).
-    paper_title: ClassVar[str] = ""
-    paper_url: ClassVar[str] = ""
-    paper_bibtex: ClassVar[str] = ""
-    model_summary: ClassVar[str] = ""
+    paper: ClassVar[Paper] = Paper("", "", "", "")
     pipeline_tag: ClassVar[str] = ""
+    # The family's image processor class (preprocessor_config.json), registered with AutoImageProcessor.
+    processor_class: ClassVar[type | None] = None
 
     def __init__(self, config: MedPreTrainedConfig, *inputs, **kwargs):
         super().__init__(config, *inputs, **kwargs)
         # An image processor that travels with the weights (preprocessor_config.json); not a module.
         self.image_processor = None
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 for images, 3 for volumes."""
+        return int(getattr(self.config, "spatial_dims", 2) or 2)
+
+    def output_options(self, output_hidden_states: bool | None, return_dict: bool | None) -> tuple[bool, bool]:
+        """(output_hidden_states, return_dict) of a forward call: the arguments given, else the config's."""
+        return (bool(self.config.output_hidden_states if output_hidden_states is None else output_hidden_states),
+                bool(self.config.return_dict if return_dict is None else return_dict))
+
+    @property
+    def input_size_multiple(self) -> int:
+        """Input sizes the network takes are multiples of this (U-Nets: 2**depth)."""
+        return 1
+
+    def example_input_size(self) -> tuple[int, ...]:
+        """A small spatial size the network takes (families override): used for `dummy_inputs` and tests."""
+        return (32,) * self.spatial_dims
+
+    @property
+    def dummy_inputs(self) -> dict[str, torch.Tensor]:
+        """A random batch of two inputs of `example_input_size()` (transformers' hook for dummy inputs)."""
+        return {"pixel_values": torch.randn(2, self.config.in_channels, *self.example_input_size())}
+
+    # -- whole-image inference: the one way every caller runs the model on a whole image --------------------
+    def inferer(self, **overrides: Any) -> Inferer:
+        """This model's inferer with its settings: defaults, then `weights_info["inference"]` (saved with the
+        weights), then `overrides` (InferenceSettings fields; None leaves a setting as it is)."""
+        saved = (getattr(self.config, "weights_info", None) or {}).get("inference")
+        settings = InferenceSettings.from_dict(saved).merged(**overrides)
+        return self.inferer_class()(settings)
+
+    def inferer_class(self) -> type[Inferer]:
+        """Classifiers: one forward pass; segmenters: Gaussian sliding window (families override)."""
+        return ClassifierInferer if self.pipeline_tag == "image-classification" else SlidingWindowInferer
+
+    def infer(self, pixel_values: torch.Tensor, *, roi_mask: Any = None, tta: bool = False,
+              **overrides: Any) -> torch.Tensor:
+        """Class probabilities (N, num_labels, *spatial) on the CPU for a preprocessed input (N, C, *spatial).
+
+        roi_mask: (*spatial) mask restricting a segmentation (outside it: background); tta: average flips;
+        overrides: InferenceSettings fields (roi_size, overlap, batch_size, roi_margin, tta_axes, precision)."""
+        return self.inferer(**overrides)(self, pixel_values, roi_mask=roi_mask, tta=tta)
 
     # -- weights initialisation: He (Kaiming) normal for convolutions, as U-Net/DeepMedic/ResNet use ----
     def _init_weights(self, module: nn.Module) -> None:
@@ -120,8 +184,6 @@ class MedPreTrainedModel(PreTrainedModel):
         kwargs.setdefault("ignore_mismatched_sizes", True)  # reported below as an error, with the key names
         config = kwargs.pop("config", None)
         if config is None:
-            from .auto import load_config
-
             config = load_config(resolved.path, expected=cls.config_class)
         loaded = None if model_args else _fast_load(cls, config, resolved.path, kwargs)
         if loaded is not None:
@@ -131,8 +193,6 @@ class MedPreTrainedModel(PreTrainedModel):
                 str(resolved.path), *model_args, config=config, output_loading_info=True, **kwargs
             )
         # A backbone class (AutoModel) may load a task checkpoint: the head's keys are then legitimately unused.
-        from .auto import MODEL_REGISTRY
-
         if MODEL_REGISTRY.get(config.model_type, cls) is not cls:
             info = {**info, "unexpected_keys": []}
         _raise_on_bad_loading(resolved.path, info)
@@ -145,8 +205,9 @@ class MedPreTrainedModel(PreTrainedModel):
 
     # -- saving and sharing -------------------------------------------------------------------------------
     def default_image_processor(self):
-        """The processor saved with the weights when none was attached (families override)."""
-        return None
+        """The processor saved with the weights when none was attached: the family processor's default for this
+        config (None when it has none, e.g. a U-Net with 3 input channels)."""
+        return self.processor_class.default_for(self.config) if self.processor_class is not None else None
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, card: str | None = None, **kwargs) -> None:
         """Write config.json + model.safetensors + preprocessor_config.json + README.md (model card)."""
@@ -155,8 +216,6 @@ class MedPreTrainedModel(PreTrainedModel):
         processor = self.image_processor or self.default_image_processor()
         if processor is not None:
             processor.save_pretrained(save_directory)
-        from .model_card import generate_model_card
-
         text = card if card is not None else generate_model_card(self)
         (save_directory / CARD_NAME).write_text(text, encoding="utf-8")
 
@@ -181,8 +240,8 @@ def _fast_load(cls, config, folder: Path, kwargs: dict):
     with no other loading option. The model is built without weight initialisation (every tensor is then
     overwritten by the strict `load_state_dict`) and the file is read once with `safetensors.torch.load_file`.
     transformers' generic loader builds one regex per key (the `re` cache holds 512, so a 727-key DenseNet
-    recompiles them all on every load) and initialises every module before overwriting it: ~6x the bare load
-    (benchmarks/RESULTS.md, loading row). Anything else (sharded weights, other dtypes, device maps, prefixed
+    recompiles them all on every load) and initialises every module before overwriting it (benchmarks/RESULTS.md,
+    loading row, has the cost). Anything else (sharded weights, other dtypes, device maps, prefixed
     keys of a backbone/task checkpoint, missing or mismatched keys) goes through transformers, which also
     produces the detailed error report.
     """
@@ -207,31 +266,18 @@ def _fast_load(cls, config, folder: Path, kwargs: dict):
 
 
 def _raise_on_bad_loading(folder: Path, info: dict) -> None:
-    missing = sorted(info.get("missing_keys") or [])
-    unexpected = sorted(info.get("unexpected_keys") or [])
-    mismatched = sorted(str(m) for m in (info.get("mismatched_keys") or []))
-    if not (missing or unexpected or mismatched):
-        return
-    parts = []
-    if missing:
-        parts.append(f"missing from the weights: {_names(missing)}")
-    if unexpected:
-        parts.append(f"in the weights but not in the model: {_names(unexpected)}")
-    if mismatched:
-        parts.append(f"shape differs from the config (key, weights shape, model shape): {_names(mismatched)}")
-    raise WeightsMismatchError(f"{folder}: the weights do not fit config.json; " + "; ".join(parts))
-
-
-def _names(keys: list[str], limit: int = 12) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+    report = describe_keys(
+        ("missing from the weights", info.get("missing_keys") or []),
+        ("in the weights but not in the model", info.get("unexpected_keys") or []),
+        ("shape differs from the config (key, weights shape, model shape)",
+         [str(m) for m in info.get("mismatched_keys") or []]))
+    if report:
+        raise WeightsMismatchError(f"{folder}: the weights do not fit config.json; {report}")
 
 
 def _load_processor(folder: Path):
     if not (folder / PROCESSOR_NAME).is_file():
         return None
-    from .auto import load_image_processor
-
     try:
         return load_image_processor(folder)
     except ConfigError:

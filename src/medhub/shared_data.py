@@ -1,6 +1,7 @@
 """Where medhub finds the real public data used by the demo, benchmarks and zoo recipes.
 
-MEDHUB_DATA_DIR if set, else `../shared/data` beside a medhub checkout (or beside the current directory).
+MEDHUB_DATA_DIR if set, else `../shared/data` beside the current directory (a medhub checkout's root, where
+`make` runs).
 Nothing from it is ever copied into the repository; callers skip cleanly when it is absent.
 """
 
@@ -17,11 +18,8 @@ def data_dir() -> Path | None:
     if os.environ.get(ENV_VAR):
         path = Path(os.environ[ENV_VAR]).expanduser()
         return path if path.is_dir() else None
-    checkout = Path(__file__).resolve().parents[2]
-    for candidate in (checkout.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"):
-        if candidate.is_dir():
-            return candidate
-    return None
+    candidate = Path.cwd().parent / "shared" / "data"
+    return candidate if candidate.is_dir() else None
 
 
 def require_data_dir() -> Path:

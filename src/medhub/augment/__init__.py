@@ -5,13 +5,24 @@ with order 0); randomness comes from a seeded `numpy.random.Generator`. See each
 paper behind its default parameters.
 """
 
+from ._base import RandomTransform
 from .compose import Compose, as_batch_transform
 from .elastic import RandomElastic, coarse_displacements, dense_displacement_field, elastic_deform, warp
 from .intensity import RandomGamma, RandomGaussianNoise, RandomScaleShift, gamma_transform
-from .patches import CentreSampler, RandomPatch, extract_patch, sample_centres, sample_patches
-from .spatial import RandomFlip, RandomRot90, RandomRotate, RandomScale, affine_resample, flip, rotation_matrix
+from .patches import CentreSampler, RandomCrop, RandomPatch, extract_patch, sample_centres, sample_patches
+from .spatial import (
+                      RandomFlip,
+                      RandomRot90,
+                      RandomRotate,
+                      RandomScale,
+                      RandomShift,
+                      affine_resample,
+                      flip,
+                      rotation_matrix,
+)
 
 __all__ = [
+    "RandomTransform",
     "Compose",
     "as_batch_transform",
     "RandomElastic",
@@ -24,6 +35,7 @@ __all__ = [
     "RandomScaleShift",
     "gamma_transform",
     "CentreSampler",
+    "RandomCrop",
     "RandomPatch",
     "extract_patch",
     "sample_centres",
@@ -32,6 +44,7 @@ __all__ = [
     "RandomRot90",
     "RandomRotate",
     "RandomScale",
+    "RandomShift",
     "affine_resample",
     "flip",
     "rotation_matrix",

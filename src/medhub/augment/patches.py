@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import InputError
-from ._base import check_probability
+from ._base import RandomTransform, check_probability
 
 DEEPMEDIC_FG_FRACTION = 0.5
 
@@ -184,3 +184,25 @@ class RandomPatch:
         if self.context_size is not None:
             out[self.context_key] = patches["context"][0]
         return out
+
+
+class RandomCrop(RandomTransform):
+    """A random `size` window (uniform position) of every image and label key of a sample, e.g. 256x256 crops
+    of 512x512 EM slices for training; an image smaller than `size` is an error."""
+
+    def __init__(self, spatial_dims: int, size: Sequence[int], image_keys=("image",), label_keys=("label",)):
+        super().__init__(spatial_dims, 1.0, image_keys, label_keys)
+        size = tuple(int(s) for s in size)
+        if len(size) != spatial_dims or min(size) < 1:
+            raise InputError(f"size={size}: expected {spatial_dims} positive sizes")
+        self.size = size
+
+    def apply(self, sample: dict, rng: np.random.Generator) -> dict:
+        shape = self.spatial_shape(sample)
+        if any(s < c for s, c in zip(shape, self.size)):
+            raise InputError(f"RandomCrop {self.size}: image of spatial size {shape} is smaller")
+        starts = [int(rng.integers(0, s - c + 1)) for s, c in zip(shape, self.size)]
+        window = tuple(slice(a, a + c) for a, c in zip(starts, self.size))
+        for key, _ in self.keys_with_order(sample):
+            sample[key] = np.asarray(sample[key])[(Ellipsis, *window)]
+        return sample

@@ -137,3 +137,27 @@ class RandomScale(_RandomAffine):
 
     def draw_matrix(self, rng: np.random.Generator) -> np.ndarray:
         return np.eye(self.spatial_dims) / rng.uniform(*self.scale_range)
+
+
+class RandomShift(RandomTransform):
+    """Translate by up to `max_shift` whole pixels per spatial axis (uniform integers), the border replicated;
+    exact, no resampling (small shifts of the field of view, as for centred MedMNIST images)."""
+
+    def __init__(self, spatial_dims: int, max_shift: int = 2, p: float = 1.0, image_keys=("image",),
+                 label_keys=("label",)):
+        super().__init__(spatial_dims, p, image_keys, label_keys)
+        if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+            raise InputError(f"max_shift={max_shift!r}: expected a non-negative whole number of pixels")
+        self.max_shift = max_shift
+
+    def apply(self, sample: dict, rng: np.random.Generator) -> dict:
+        shape = self.spatial_shape(sample)
+        shifts = [int(v) for v in rng.integers(-self.max_shift, self.max_shift + 1, size=self.spatial_dims)]
+        m = self.max_shift
+        window = tuple(slice(m + d, m + d + n) for d, n in zip(shifts, shape))
+        for key, _ in self.keys_with_order(sample):
+            array = np.asarray(sample[key])
+            lead = array.ndim - self.spatial_dims
+            padded = np.pad(array, [(0, 0)] * lead + [(m, m)] * self.spatial_dims, mode="edge")
+            sample[key] = padded[(Ellipsis, *window)]
+        return sample

@@ -1,9 +1,10 @@
 """`medhub evaluate MODEL DATA [--split validation] [--out metrics.json]`: metrics of a model on a dataset.
 
 Prints a table and writes JSON whose `metrics` list is in the model card's `weights_info["metrics"]` format.
-The intensity handling and the loader options are those recorded with the weights (`weights_info`
-"preprocessing" and "data_options", written by `medhub train`) unless `--recipe` names a recipe whose
-`data:` section (options, crop, collator) is used instead.
+The model runs as `medhub predict` runs it: the processor saved with the weights, then the model's inferer
+(`medhub.evaluation`). The loader options, label values and 3D subject split are those recorded with the
+weights (`weights_info` "data_options", "label_values", "patches", written by `medhub train`) unless
+`--recipe` names a recipe whose `data:` section is used instead.
 A classification threshold is either a number or `validation`: chosen on the validation split, then applied
 to the split evaluated, so a test score never sees its own labels twice.
 """
@@ -14,7 +15,12 @@ import argparse
 import json
 from pathlib import Path
 
+from ..auto import MedModel
+from ..data.recipe_data import for_evaluation
 from ..errors import ConfigError
+from ..evaluation import evaluate_model, format_table
+from ..evaluation.task_metrics import CLASSIFICATION, task_of
+from ..training.recipe import load_recipe
 
 
 def _threshold(text: str):
@@ -45,8 +51,6 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     result = evaluate_command(args.model, args.data, split=args.split, recipe_path=args.recipe,
                               threshold=args.threshold, limit=args.limit, batch_size=args.batch_size)
-    from ..training.evaluate import format_table
-
     print(format_table(result))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -57,40 +61,21 @@ def run(args: argparse.Namespace) -> int:
 
 def evaluate_command(model_id: str, data: str, split: str = "validation", recipe_path: str | None = None,
                      threshold=None, limit: int | None = None, batch_size: int = 8):
-    """What `medhub evaluate` does, as a function: returns a `medhub.training.EvaluationResult`."""
-    from .. import MedModel
-    from ..training.data import load_split
-    from ..training.evaluate import CLASSIFICATION, choose_threshold_on, evaluate_model, task_of
-    from ..training.recipe import Recipe, load_recipe
-    from ..training.trainer import make_collator
-
+    """What `medhub evaluate` does, as a function: returns a `medhub.evaluation.EvaluationResult`."""
     model = MedModel.from_pretrained(model_id)
-    info = model.config.weights_info or {}
-    if recipe_path:
-        recipe = load_recipe(recipe_path)
-        recipe.data = {**recipe.data, "name": data, "limit_eval": limit}
-    else:
-        recipe = Recipe.from_dict({"model": {"pretrained": model_id},
-                                   "data": {"name": data, "limit_eval": limit,
-                                            "options": dict(info.get("data_options") or {}),
-                                            "collator": dict(info.get("preprocessing") or {})}})
-    recipe.data["shuffle_before_limit"] = False
-    from ..training.evaluate_brats import evaluate_volumes, uses_volumes
+    if threshold == "validation" and task_of(model) != CLASSIFICATION:
+        raise ConfigError("--threshold validation: only classification models have a decision threshold")
+    return evaluate_model(model, data_section(model, data, recipe_path), split, threshold=threshold, limit=limit,
+                          batch_size=batch_size)
 
-    if uses_volumes(recipe.data, info):  # 3D patch-trained models: whole volumes, BraTS region Dice
-        data_section = recipe.data if recipe.data.get("patches") else {**recipe.data, "patches": info["patches"]}
-        return evaluate_volumes(model, data_section, split, dataset_name=data, batch_size=batch_size, limit=limit)
-    collator = make_collator(model, recipe)
-    dataset = load_split(recipe.data, split)
-    source = None
-    if threshold is None:
-        threshold = info.get("threshold", 0.5)
-        source = "validation (saved with the weights)" if "threshold" in info else None
-    if threshold == "validation":
-        if task_of(model) != CLASSIFICATION:
-            raise ConfigError("--threshold validation: only classification models have a decision threshold")
-        validation = dataset if split == "validation" else load_split(recipe.data, "validation")
-        threshold = choose_threshold_on(model, validation, collator, batch_size)
-        source = "validation"
-    return evaluate_model(model, dataset, collator, split=split, dataset_name=data, threshold=threshold,
-                          threshold_source=source, batch_size=batch_size)
+
+def data_section(model, data: str, recipe_path: str | None = None) -> dict:
+    """The `data:` section evaluation reads: the recipe's, else what the weights recorded, for dataset `data`."""
+    if recipe_path:
+        return {**for_evaluation(load_recipe(recipe_path).data), "name": data}
+    info = model.config.weights_info or {}
+    section = {"name": data, "options": dict(info.get("data_options") or {})}
+    for key in ("label_values", "patches"):
+        if info.get(key):
+            section[key] = info[key]
+    return section

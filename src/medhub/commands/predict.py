@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..auto import MedModel
 from ..errors import MedhubError
+from ..predict import predict_paths
 
 
 def _positive_int(text: str) -> int:
@@ -41,11 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "or a multi-channel case as its channel files joined by commas (config.channel_names order)")
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
     parser.add_argument("--tta", action="store_true", help="average over flipped copies (test-time augmentation)")
-    parser.add_argument("--batch-size", type=_positive_int, default=4, help="windows/tiles per forward pass (default 4)")
+    parser.add_argument("--batch-size", type=_positive_int, default=None,
+                        help="windows/tiles per forward pass (default: the weights' inference settings, else 4)")
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: where the model is)")
     parser.add_argument("--roi-size", type=_positive_int, default=None,
-                        help="sliding-window / tile size per axis (default 512 in 2D, 96 in 3D)")
-    parser.add_argument("--overlap", type=_fraction, default=0.5, help="sliding-window overlap (default 0.5)")
+                        help="sliding-window / tile size per axis (default: the weights' inference settings, else "
+                             "512 in 2D, 96 in 3D)")
+    parser.add_argument("--overlap", type=_fraction, default=None,
+                        help="sliding-window overlap (default: the weights' inference settings, else 0.5)")
     parser.add_argument("--overwrite", action="store_true", help="recompute inputs whose outputs already exist")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -60,9 +65,6 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..auto import MedModel
-    from ..predict import predict_paths
-
     model = MedModel.from_pretrained(args.model)
     report = predict_paths(model, args.inputs, args.out, batch_size=args.batch_size, device=args.device, tta=args.tta,
                            roi_size=args.roi_size, overlap=args.overlap, overwrite=args.overwrite,

@@ -8,8 +8,9 @@ splits; `check_leakage` verifies any given splits (yours, a paper's, a Hub datas
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 from datasets import Dataset, DatasetDict, IterableDataset

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..acceleration import check_precision, precision_context
 from ..errors import InputError
 from ._utils import as_spatial_tuple, check_batch_size, check_image, check_output, window_slices
 
@@ -90,8 +91,6 @@ def sliding_window_inference(
     precision: "fp32" (exact) or "bf16": `model_fn` runs under bfloat16 autocast (an explicit speed/accuracy
     trade; blending and accumulation stay float32). See `medhub.acceleration` for the exact fast path.
     """
-    from ..acceleration import check_precision, precision_context
-
     check_precision(precision)
     image = check_image(image)
     n_spatial = image.ndim - 2

@@ -32,12 +32,16 @@ def flip_tta(
     image: torch.Tensor,
     spatial_axes: Sequence[int] | None = None,
     activation: str | None = "softmax",
+    masks: Sequence[torch.Tensor] = (),
+    dense: bool = True,
 ) -> torch.Tensor:
     """Average of `activation(model_fn(flip(image)))` flipped back, over all flips along `spatial_axes`.
 
     `spatial_axes` count spatial dimensions from 0 (0 = tensor dim 2); default: all of them. `activation` is
     'softmax' (over channels, mutually exclusive labels), 'sigmoid' (multi-label) or None (average raw outputs).
-    `model_fn` may itself be a sliding-window or overlap-tile call.
+    `model_fn` may itself be a sliding-window or overlap-tile call. `masks`: tensors of the image's spatial
+    shape (e.g. a ROI mask) flipped along with the image and passed to `model_fn` after it. `dense=False`: the
+    outputs have no spatial axes (a classifier's (N, K)), so they are averaged without flipping back.
     """
     image = check_image(image)
     n_spatial = image.ndim - 2
@@ -53,8 +57,9 @@ def flip_tta(
             for subset in itertools.combinations(axes, k):
                 dims = [a + 2 for a in subset]
                 x = image.flip(dims) if dims else image
-                probs = _activate(model_fn(x), activation)
-                probs = probs.flip(dims) if dims else probs
+                flipped = [m.flip([d - 2 for d in dims]) if dims else m for m in masks]
+                probs = _activate(model_fn(x, *flipped), activation)
+                probs = probs.flip(dims) if dims and dense else probs
                 total = probs.clone() if total is None else total.add_(probs)
                 count += 1
         return total / count

@@ -25,6 +25,15 @@ def read_nifti(path: str | Path) -> Volume:
         raise InputError(f"{path}: no such NIfTI file")
     try:
         image = nib.load(str(path))
+    except Exception as err:  # nibabel raises many types for truncated/corrupt files
+        raise InputError(f"{path}: not a readable NIfTI file ({type(err).__name__}: {err})") from None
+    return nifti_to_volume(image, str(path))
+
+
+def nifti_to_volume(image, source: str) -> Volume:
+    """A loaded nibabel image (e.g. a `datasets` Nifti value) as a checked `Volume`; `source` names it."""
+    path = source
+    try:
         array = np.asarray(image.get_fdata(dtype=np.float32))
     except Exception as err:  # nibabel raises many types for truncated/corrupt files
         raise InputError(f"{path}: not a readable NIfTI file ({type(err).__name__}: {err})") from None
@@ -47,4 +56,4 @@ def is_nifti_name(path: str | Path) -> bool:
     return str(path).lower().endswith(NIFTI_SUFFIXES)
 
 
-__all__ = ["read_nifti", "save_nifti", "is_nifti_name"]
+__all__ = ["is_nifti_name", "nifti_to_volume", "read_nifti", "save_nifti"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
+from transformers.modeling_outputs import ImageClassifierOutput
 
 from ..errors import InputError
 
@@ -38,3 +39,13 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, problem_type
     if labels.numel() and (labels.min() < 0 or labels.max() >= num_labels):
         raise InputError(f"labels: class indices must be in [0, {num_labels - 1}], got {labels.tolist()}")
     return F.cross_entropy(logits, labels)
+
+
+def classifier_output(logits: torch.Tensor, labels: torch.Tensor | None, problem_type: str | None,
+                      hidden_states, return_dict: bool):
+    """The task head's output of the classifier families: `ImageClassifierOutput` (or its tuple), with the loss
+    of `problem_type` when labels are given."""
+    loss = classification_loss(logits, labels, problem_type) if labels is not None else None
+    if not return_dict:
+        return tuple(v for v in (loss, logits, hidden_states) if v is not None)
+    return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)

@@ -1,11 +1,41 @@
-"""Fine-tuning helpers shared by the classifier families (CheXNet/DenseNet, ResNet, VGG)."""
+"""What the classifier families (CheXNet/DenseNet, ResNet, VGG) share: their task and image processor
+(`RadiographClassifier`), and the fine-tuning helpers (first-conv adaptation, `FineTuneMixin`)."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Iterator
+from collections.abc import Iterator
+from typing import ClassVar
 
 import torch
 from torch import nn
+from transformers import initialization as init
+
+from ..processing.radiograph import RadiographImageProcessor
+from .classification_loss import classifier_output
+
+
+class RadiographClassifier:
+    """Mixed into each classifier family's PreTrainedModel: image classification of radiographs (DICOM window,
+    MONOCHROME1 inversion, resize, normalisation: `RadiographImageProcessor`)."""
+
+    pipeline_tag = "image-classification"
+    processor_class = RadiographImageProcessor
+
+
+class TorchvisionInit:
+    """torchvision's initialisation of ResNet and VGG (He normal, fan_out convolutions; N(0, `linear_init_std`)
+    linear layers when set, as VGG's), so that a model trained from scratch starts where torchvision's would."""
+
+    linear_init_std: float | None = None
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if torchvision_conv_init(module):
+            return
+        if self.linear_init_std is not None and isinstance(module, nn.Linear):
+            init.normal_(module.weight, 0.0, self.linear_init_std)
+            init.zeros_(module.bias)
+            return
+        super()._init_weights(module)
 
 
 def adapt_first_conv_weight(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
@@ -23,6 +53,32 @@ def adapt_first_conv_weight(weight: torch.Tensor, in_channels: int) -> torch.Ten
         return weight.sum(dim=1, keepdim=True)
     repeats = -(-in_channels // 3)
     return weight.repeat(1, repeats, *([1] * (weight.ndim - 2)))[:, :in_channels] * (3.0 / in_channels)
+
+
+def torchvision_conv_init(module: nn.Module) -> bool:
+    """torchvision's initialisation of its classifiers' convolutions (He normal, fan_out; zero bias); True when
+    `module` is a 2D convolution (and was initialised)."""
+    if not isinstance(module, nn.Conv2d):
+        return False
+    init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+    if module.bias is not None:
+        init.zeros_(module.bias)
+    return True
+
+
+class PooledClassifierHead:
+    """The task model's forward of torchvision-layout classifiers (ResNet, VGG): the backbone's features, then
+    `head_logits(features)`, the loss of `config.problem_type` when labels are given."""
+
+    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None,
+                output_hidden_states: bool | None = None, return_dict: bool | None = None, **kwargs):
+        _, return_dict = self.output_options(None, return_dict)
+        features = super().forward(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        return classifier_output(self.head_logits(features), labels, self.config.problem_type,
+                                 features.hidden_states, return_dict)
+
+    def head_logits(self, features) -> torch.Tensor:
+        raise NotImplementedError
 
 
 class FineTuneMixin:

@@ -9,42 +9,45 @@ fresh initialisation, and the first convolution is adapted to the model's input 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import WeightsMismatchError
+from ..errors import WeightsMismatchError, describe_keys
 from .classifier_utils import adapt_first_conv_weight
 
 # Old checkpoints (saved before PyTorch 0.4.1) lack these BatchNorm counters; they do not affect outputs.
 OPTIONAL_SUFFIXES = ("num_batches_tracked",)
+IMAGENET_CLASSES = 1000
 
 
-def _names(keys, limit: int = 12) -> str:
-    keys = sorted(keys)
-    shown = ", ".join(keys[:limit])
-    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+def imagenet_layout(model_class: type, config_class: type, **arch: Any) -> dict[str, torch.Size]:
+    """Keys and shapes of torchvision's ImageNet checkpoint of an architecture (`arch`: its config fields), from a
+    3-channel, 1000-class model built on the meta device (no memory)."""
+    with torch.device("meta"):
+        reference = model_class(config_class(**arch, in_channels=3, num_labels=IMAGENET_CLASSES))
+    return {key: value.shape for key, value in reference.state_dict().items()}
 
 
-def check_layout(state_dict: Mapping[str, torch.Tensor], layout: Mapping[str, torch.Size], source: str) -> None:
+def label_fields(num_labels: int | None, id2label: dict[int, str] | None) -> dict[str, Any]:
+    """The config's label fields of a converted classifier: the names given, else a count (ImageNet's 1000)."""
+    return {"id2label": id2label} if id2label is not None else {"num_labels": num_labels or IMAGENET_CLASSES}
+
+
+def check_layout(state_dict: Mapping[str, torch.Tensor], layout: Mapping[str, torch.Size], source: str,
+                 what: str = "the expected layout") -> None:
     """Raise `WeightsMismatchError` listing missing, unexpected and wrongly shaped keys of `state_dict`."""
-    missing = [k for k in layout if k not in state_dict and not k.endswith(OPTIONAL_SUFFIXES)]
-    unexpected = [k for k in state_dict if k not in layout]
-    not_tensors = [k for k, v in state_dict.items() if k in layout and not isinstance(v, torch.Tensor)]
-    shapes = [f"{k} {tuple(v.shape)} (expected {tuple(layout[k])})" for k, v in state_dict.items()
-              if k in layout and isinstance(v, torch.Tensor) and v.shape != layout[k]]
-    parts = []
-    if missing:
-        parts.append(f"missing keys: {_names(missing)}")
-    if unexpected:
-        parts.append(f"unexpected keys: {_names(unexpected)}")
-    if not_tensors:
-        parts.append(f"values that are not tensors: {_names(not_tensors)}")
-    if shapes:
-        parts.append(f"wrong shapes: {_names(shapes)}")
-    if parts:
-        raise WeightsMismatchError(f"{source}: the state dict does not have the expected layout; " + "; ".join(parts))
+    report = describe_keys(
+        ("missing keys", [k for k in layout if k not in state_dict and not k.endswith(OPTIONAL_SUFFIXES)]),
+        ("unexpected keys", [k for k in state_dict if k not in layout]),
+        ("values that are not tensors", [k for k, v in state_dict.items()
+                                         if k in layout and not isinstance(v, torch.Tensor)]),
+        ("wrong shapes", [f"{k} {tuple(v.shape)} (expected {tuple(layout[k])})" for k, v in state_dict.items()
+                          if k in layout and isinstance(v, torch.Tensor) and v.shape != layout[k]]))
+    if report:
+        raise WeightsMismatchError(f"{source}: the state dict does not have {what}; {report}")
 
 
 def transfer_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], layout: Mapping[str, torch.Size],
@@ -66,7 +69,5 @@ def transfer_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], l
     result = model.load_state_dict(weights, strict=False)
     left_out = [k for k in result.missing_keys if not k.startswith(new_head) and not k.endswith(OPTIONAL_SUFFIXES)]
     if left_out or result.unexpected_keys:
-        raise WeightsMismatchError(
-            f"{source}: the model does not fit the checkpoint layout; not loaded: {_names(left_out)}; "
-            f"not in the model: {_names(result.unexpected_keys)}"
-        )
+        report = describe_keys(("not loaded", left_out), ("not in the model", result.unexpected_keys))
+        raise WeightsMismatchError(f"{source}: the model does not fit the checkpoint layout; {report}")

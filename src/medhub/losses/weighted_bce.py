@@ -9,7 +9,7 @@ weigh as much in total as the many negatives. Computed from logits with log-sigm
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -61,11 +61,31 @@ class MedImageProcessor(BaseImageProcessor):
         processor = cls(**data)
         return (processor, kwargs) if return_unused else processor
 
+    @classmethod
+    def default_for(cls, config) -> MedImageProcessor | None:
+        """The processor a model of `config` gets when its weights carry none (None: no sensible default)."""
+        return cls()
+
     def __call__(self, images: Any, return_tensors: str | None = "pt", **kwargs: Any) -> BatchFeature:
         return self.preprocess(images, return_tensors=return_tensors, **kwargs)
 
-    def preprocess(self, images: Any, return_tensors: str | None = "pt", **kwargs: Any) -> BatchFeature:
+    def process_one(self, image: Any) -> np.ndarray:
+        """Every step for one image: float32 (C, H, W) (2D processors implement it)."""
         raise NotImplementedError
+
+    def preprocess(self, images: Any, return_tensors: str | None = "pt", **kwargs: Any) -> BatchFeature:
+        """One image or a list of images -> `pixel_values` (N, C, H, W); the images must end with one size."""
+        if kwargs:
+            raise InputError(f"{type(self).__name__}: unexpected argument(s) {sorted(kwargs)}")
+        batch = list(images) if isinstance(images, (list, tuple)) else [images]
+        if not batch:
+            raise InputError(f"{type(self).__name__}: got an empty list of images")
+        arrays = [self.process_one(image) for image in batch]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
+            raise InputError(f"{type(self).__name__}: images end with different sizes {sorted(shapes)}; "
+                             "set do_resize=True or pass them one at a time")
+        return self._batch_feature({"pixel_values": np.stack(arrays)}, return_tensors)
 
     @staticmethod
     def _batch_feature(data: dict[str, np.ndarray], return_tensors: str | None) -> BatchFeature:

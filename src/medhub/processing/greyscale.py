@@ -38,6 +38,11 @@ class GreyscaleImageProcessor(MedImageProcessor):
         self.image_mean = check_stats(name, "image_mean", image_mean if image_mean is not None else [0.5], 1)
         self.image_std = check_stats(name, "image_std", image_std if image_std is not None else [0.5], 1, positive=True)
 
+    @classmethod
+    def default_for(cls, config) -> GreyscaleImageProcessor | None:
+        """Greyscale microscopy/EM scaled to [0, 1] (the U-Net paper's ISBI setting); 1-channel models only."""
+        return cls() if config.in_channels == 1 else None
+
     def to_unit_range(self, image: Any) -> np.ndarray:
         """(H, W) float32 in [0, 1]."""
         loaded = load_2d(image)
@@ -62,19 +67,6 @@ class GreyscaleImageProcessor(MedImageProcessor):
         if self.do_normalize:
             x = (x - self.image_mean[0]) / self.image_std[0]
         return x.astype(np.float32)
-
-    def preprocess(self, images: Any, return_tensors: str | None = "pt", **kwargs: Any):
-        if kwargs:
-            raise InputError(f"{type(self).__name__}: unexpected argument(s) {sorted(kwargs)}")
-        batch = list(images) if isinstance(images, (list, tuple)) else [images]
-        if not batch:
-            raise InputError(f"{type(self).__name__}: got an empty list of images")
-        arrays = [self.process_one(image) for image in batch]
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise InputError(f"{type(self).__name__}: images have different sizes {sorted(shapes)}; "
-                             "set do_resize=True or pass them one at a time")
-        return self._batch_feature({"pixel_values": np.stack(arrays)}, return_tensors)
 
 
 __all__ = ["GreyscaleImageProcessor"]

@@ -75,10 +75,15 @@ class RadiographImageProcessor(MedImageProcessor):
 
     # -- steps ---------------------------------------------------------------------------------------------
     @classmethod
-    def for_imagenet_classifier(cls, in_channels: int) -> "RadiographImageProcessor | None":
+    def for_imagenet_classifier(cls, in_channels: int) -> RadiographImageProcessor | None:
         """The ImageNet-style input of the classifier families (CheXNet, ResNet, VGG): 224 x 224, normalised;
         None for channel counts other than 1 (greyscale) and 3 (RGB)."""
         return cls(num_channels=in_channels, size=224) if in_channels in (1, 3) else None
+
+    @classmethod
+    def default_for(cls, config) -> RadiographImageProcessor | None:
+        """The classifier families' default: `for_imagenet_classifier(config.in_channels)`."""
+        return cls.for_imagenet_classifier(config.in_channels)
 
     def to_unit_range(self, image: Image2D) -> np.ndarray:
         """Step 1-3: a greyscale (H, W) float32 image in [0, 1] as a radiologist would see it."""
@@ -126,18 +131,6 @@ class RadiographImageProcessor(MedImageProcessor):
             std = np.asarray(self.image_std, dtype=np.float32)[:, None, None]
             x = (x - mean) / std
         return x.astype(np.float32)
-
-    def preprocess(self, images: Any, return_tensors: str | None = "pt", **kwargs: Any):
-        if kwargs:
-            raise InputError(f"{type(self).__name__}: unexpected argument(s) {sorted(kwargs)}")
-        batch = list(images) if isinstance(images, (list, tuple)) else [images]
-        if not batch:
-            raise InputError(f"{type(self).__name__}: got an empty list of images")
-        arrays = [self.process_one(image) for image in batch]
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise InputError(f"{type(self).__name__}: images end with different sizes {sorted(shapes)}; set do_resize=True")
-        return self._batch_feature({"pixel_values": np.stack(arrays)}, return_tensors)
 
 
 def apply_window(x: np.ndarray, center: float, width: float, function: str = "LINEAR", name: str = "image") -> np.ndarray:

@@ -12,7 +12,14 @@ Steps, in order, each a saved field (nothing else happens):
      passed to the call, e.g. a brain mask); voxels outside the region are set to 0 (DeepMedic/BraTS);
    - "ct_window": HU window `window_center`/`window_width` mapped linearly to [0, 1], clipped;
    - "none": values passed as they are (inputs already normalised, like the BraTS examples);
-4. channels stacked in the order of `channel_names`.
+4. channels stacked in the order of `channel_names`;
+5. the ROI mask (`mask_name`, e.g. "brainmask"): the mask passed to the call (through the same geometry steps,
+   nearest neighbour), else, with `mask_fallback="foreground"`, the voxels where any channel differs from its
+   background value, the most frequent value among the volume's 8 corners (the constant background of a
+   skull-stripped volume). Inference is
+   restricted to the ROI (`medhub.inference.inferers`: crop to its bounding box, background outside), and
+   `zscore_region="mask"` normalises inside it. `medhub predict` finds the mask as a file whose name contains
+   `mask_name` in a subject folder; training reads the dataset column of that name.
 
 Inputs for one subject: a `Volume`, a path (NIfTI file or DICOM series folder), a dict {channel name:
 volume or path} (required when there are several channels, so the order can never be mixed up), or an
@@ -22,6 +29,7 @@ already, so steps 1-2 are skipped for it. A list of subjects is a batch (they mu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +45,18 @@ from .base import MedImageProcessor
 INTENSITY_MODES = ("none", "zscore", "ct_window")
 MAX_RESAMPLED_VOXELS = 1024**3  # a resampled channel larger than this is refused (absurd header spacing)
 ZSCORE_REGIONS = ("nonzero", "whole", "mask")
+MASK_FALLBACKS = ("none", "foreground")
+
+
+@dataclass
+class ProcessedSubject:
+    """One subject after the processor: `pixel_values` (C, X, Y, Z) float32, `labels` (X, Y, Z) int64 or None,
+    `roi_mask` (X, Y, Z) bool or None, `affine` (4x4) of the processed grid (to write predictions back)."""
+
+    pixel_values: np.ndarray
+    labels: np.ndarray | None
+    roi_mask: np.ndarray | None
+    affine: np.ndarray
 
 
 class VolumeImageProcessor(MedImageProcessor):
@@ -50,6 +70,8 @@ class VolumeImageProcessor(MedImageProcessor):
         zscore_region: str = "nonzero",
         window_center: float | None = None,
         window_width: float | None = None,
+        mask_name: str | None = None,
+        mask_fallback: str = "none",
     ):
         super().__init__()
         name = type(self).__name__
@@ -76,7 +98,14 @@ class VolumeImageProcessor(MedImageProcessor):
             raise ConfigError(f"{name}.zscore_region={zscore_region!r}: expected one of {list(ZSCORE_REGIONS)}")
         if intensity_normalization == "ct_window" and (window_center is None or window_width is None or window_width <= 0):
             raise ConfigError(f"{name}: intensity_normalization='ct_window' needs window_center and a positive window_width (HU)")
+        if mask_name is not None and (not isinstance(mask_name, str) or not mask_name or mask_name in channel_names):
+            raise ConfigError(f"{name}.mask_name={mask_name!r}: expected a name (e.g. 'brainmask') other than the "
+                              f"channel names {channel_names}, or None")
+        if mask_fallback not in MASK_FALLBACKS:
+            raise ConfigError(f"{name}.mask_fallback={mask_fallback!r}: expected one of {list(MASK_FALLBACKS)}")
         self.channel_names = channel_names
+        self.mask_name = mask_name
+        self.mask_fallback = mask_fallback
         self.orientation = orientation
         self.target_spacing = target_spacing
         self.interpolation_order = interpolation_order
@@ -84,6 +113,14 @@ class VolumeImageProcessor(MedImageProcessor):
         self.zscore_region = zscore_region
         self.window_center = None if window_center is None else float(window_center)
         self.window_width = None if window_width is None else float(window_width)
+
+    @classmethod
+    def default_for(cls, config) -> VolumeImageProcessor:
+        """Channels in `config.channel_names` order, reoriented to RAS, z-scored inside the non-zero region."""
+        names = config.channel_names or (["image"] if config.in_channels == 1 else
+                                         [f"channel_{i}" for i in range(config.in_channels)])
+        return cls(channel_names=names, orientation="RAS", intensity_normalization="zscore",
+                   zscore_region="nonzero")
 
     # -- geometry ------------------------------------------------------------------------------------------
     def _geometry(self, volume: Volume, order: int) -> Volume:
@@ -150,10 +187,10 @@ class VolumeImageProcessor(MedImageProcessor):
                              "(pass a dict {name: volume} or an array (C, X, Y, Z))")
         return items, where
 
-    def preprocess_subject(self, subject: Any, mask: Any = None, labels: Any = None, index: int = 0):
-        """One subject -> (image (C, X, Y, Z) float32, labels (X, Y, Z) int64 or None, affine 4x4 of the result).
-
-        The affine lets a prediction be written back with `medhub.io.save_nifti` in the processed geometry."""
+    def preprocess_subject(self, subject: Any, mask: Any = None, labels: Any = None,
+                           index: int = 0) -> ProcessedSubject:
+        """One subject through every step (see the module docstring). `mask`: the ROI mask (volume, path or
+        array), else the `mask_fallback`; `labels`: a label map taken through the same geometry."""
         items, where = self._channels(subject, index)
         volumes = [self._geometry(v, self.interpolation_order) if isinstance(v, Volume) else v for v in items]
         ref = volumes[0]
@@ -166,17 +203,23 @@ class VolumeImageProcessor(MedImageProcessor):
             if isinstance(v, Volume) and isinstance(ref, Volume) and not np.allclose(v.affine, ref.affine, atol=1e-3):
                 raise InputError(f"{where}: channel {name!r} has a different affine from {self.channel_names[0]!r}; "
                                  "co-register the channels first")
-        mask_array = self._aux(mask, shape, where, "mask") if mask is not None else None
-        mask_array = None if mask_array is None else mask_array > 0
+        raw = [(v.array if isinstance(v, Volume) else v).astype(np.float32) for v in volumes]
+        if mask is not None:
+            roi = self._aux(mask, shape, where, "mask") > 0
+        elif self.mask_fallback == "foreground":
+            roi = np.zeros(shape, dtype=bool)
+            for x in raw:
+                roi |= x != background_value(x)
+        else:
+            roi = None
         arrays = []
-        for name, v in zip(self.channel_names, volumes):
-            x = (v.array if isinstance(v, Volume) else v).astype(np.float32)
+        for name, v, x in zip(self.channel_names, volumes, raw):
             source = f" ({v.source})" if isinstance(v, Volume) and v.source else ""
-            arrays.append(self._intensity(x, mask_array, f"{where} channel {name!r}{source}"))
+            arrays.append(self._intensity(x, roi, f"{where} channel {name!r}{source}"))
         label_array = None
         if labels is not None:
             label_array = np.rint(self._aux(labels, shape, where, "labels")).astype(np.int64)
-        return np.stack(arrays), label_array, affine
+        return ProcessedSubject(np.stack(arrays), label_array, roi, np.asarray(affine))
 
     def _aux(self, item: Any, shape: tuple, where: str, what: str) -> np.ndarray:
         """A mask or label map through the same geometry steps, nearest-neighbour (order 0)."""
@@ -198,15 +241,26 @@ class VolumeImageProcessor(MedImageProcessor):
         if not subjects or len(masks) != len(subjects) or len(label_maps) != len(subjects):
             raise InputError(f"{type(self).__name__}: {len(subjects)} subject(s) but {len(masks)} mask(s) "
                              f"and {len(label_maps)} label map(s)")
-        results = [self.preprocess_subject(s, m, l, i) for i, (s, m, l) in enumerate(zip(subjects, masks, label_maps))]
-        shapes = {r[0].shape for r in results}
+        results = [self.preprocess_subject(s, m, lab, i)
+                   for i, (s, m, lab) in enumerate(zip(subjects, masks, label_maps))]
+        shapes = {r.pixel_values.shape for r in results}
         if len(shapes) > 1:
             raise InputError(f"{type(self).__name__}: subjects end with different shapes {sorted(shapes)}; "
                              "batch subjects of one size or process them one at a time")
-        data = {"pixel_values": np.stack([r[0] for r in results])}
+        data = {"pixel_values": np.stack([r.pixel_values for r in results])}
         if labels is not None:
-            data["labels"] = np.stack([r[1] for r in results])
+            data["labels"] = np.stack([r.labels for r in results])
+        if all(r.roi_mask is not None for r in results):
+            data["roi_mask"] = np.stack([r.roi_mask for r in results])
         return self._batch_feature(data, return_tensors)
+
+
+def background_value(x: np.ndarray) -> float:
+    """The most frequent value among the 8 corners of a volume (the smallest on a tie): the constant background
+    of a skull-stripped volume even when some corners fall inside the head."""
+    corners = x[np.ix_(*[[0, n - 1] for n in x.shape])].ravel()
+    values, counts = np.unique(corners, return_counts=True)
+    return float(values[np.argmax(counts)])
 
 
 def _load_volume(item: Any, where: str) -> Volume | np.ndarray:
@@ -231,4 +285,4 @@ def _load_volume(item: Any, where: str) -> Volume | np.ndarray:
     return item
 
 
-__all__ = ["VolumeImageProcessor"]
+__all__ = ["ProcessedSubject", "VolumeImageProcessor"]

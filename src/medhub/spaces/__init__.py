@@ -3,12 +3,14 @@
 - `build_space("chexnet-pneumonia")`: one model's app (`spaces/<id>/app.py`); `build_app()`: every model in tabs
   (`medhub demo`); `launch(app, host, port)`: serve with upload/queue limits.
 - `classify` (CheXNet, ResNet, VGG), `segment2d` (U-Net), `segment3d` (DeepMedic, Attention U-Net): the tabs.
-- `common`: the zoo entries, model loading (untrained fallback, flagged), input checks, clean-up of uploads.
+- `loading` (the models, untrained fallback flagged), `uploads` (input checks, clean-up of uploads), `ui` (the
+  notice, error messages, pictures and downloads). Which demos exist is the zoo catalogue (`medhub.zoo`).
 
 Research use only, not a medical device. Requires the `spaces` extra (`pip install medhub[spaces]`).
 """
 
 from .app import build_app, build_space, launch
-from .common import DISCLAIMER, ZOO, load_model, reference_config
+from .loading import load_model
+from .ui import DISCLAIMER
 
-__all__ = ["DISCLAIMER", "ZOO", "build_app", "build_space", "launch", "load_model", "reference_config"]
+__all__ = ["DISCLAIMER", "build_app", "build_space", "launch", "load_model"]

@@ -15,9 +15,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from ..zoo.catalog import CHECKPOINTS  # noqa: E402
 from . import classify, segment2d, segment3d  # noqa: E402
-from .common import (DISCLAIMER, MAX_FILE_SIZE, QUEUE_SIZE, ZOO, LoadedModel, examples_dir,  # noqa: E402
-                     load_model, watch_queue)
+from .loading import LoadedModel, load_model  # noqa: E402
+from .ui import DISCLAIMER  # noqa: E402
+from .uploads import MAX_FILE_SIZE, QUEUE_SIZE, examples_dir, watch_queue  # noqa: E402
 
 BUILDERS = {"classify": classify.build_tab, "segment2d": segment2d.build_tab, "segment3d": segment3d.build_tab}
 # System fonts only: the page must render offline (the default theme would fetch Google Fonts).
@@ -30,7 +32,7 @@ def _model_section(loaded: LoadedModel, folder: Path | None) -> None:
     gr.Markdown(f"### {loaded.entry.title}\n{loaded.entry.description}")
     if not loaded.trained:
         gr.Markdown(loaded.banner, elem_classes=["medhub-untrained"], elem_id=f"{loaded.entry.slug}-untrained")
-    BUILDERS[loaded.entry.kind](loaded, folder)
+    BUILDERS[loaded.entry.demo](loaded, folder)
 
 
 def _blocks(title: str) -> gr.Blocks:
@@ -53,7 +55,7 @@ def build_app(model_ids: Sequence[str] | None = None, examples_folder: str | Pat
               models: dict[str, LoadedModel] | None = None) -> gr.Blocks:
     """Every demo model in one app, a tab each (what `medhub demo` serves)."""
     folder = Path(examples_folder) if examples_folder else examples_dir()
-    ids = list(model_ids or ZOO)
+    ids = list(model_ids or [c.id for c in CHECKPOINTS])
     models = models or {}
     loaded = {i: models.get(i) or load_model(i) for i in ids}
     with _blocks("medhub demos") as app:
@@ -62,7 +64,7 @@ def build_app(model_ids: Sequence[str] | None = None, examples_folder: str | Pat
         gr.Markdown(DISCLAIMER, elem_classes=["medhub-notice"], elem_id="medhub-disclaimer")
         with gr.Tabs():
             for model_id, model in loaded.items():
-                title = model.entry.short + ("" if model.trained else " ⚠ untrained")
+                title = model.entry.short_title + ("" if model.trained else " ⚠ untrained")
                 with gr.Tab(title, id=model.entry.slug, elem_id=f"tab-{model.entry.slug}"):
                     _model_section(model, folder)
     return app

@@ -10,14 +10,14 @@ from __future__ import annotations
 import gradio as gr
 
 from ..interpret import overlay_heatmap
-from .common import (LoadedModel, check_upload, example_paths, gpu, model_details, picture_file, uploads,
-                     user_errors)
+from ..predict import classify_image
+from .loading import LoadedModel, gpu
+from .ui import model_details, picture_file, user_errors
+from .uploads import check_upload, example_paths, uploads
 
 
 def classify(loaded: LoadedModel, path: str, opacity: float = 0.4):
     """(display uint8 (H, W), {label: probability}, overlay RGB, heatmap (H, W), method) for one image file."""
-    from ..predict import classify_image
-
     if not path:
         raise gr.Error("upload an image first (PNG, JPEG or DICOM)")
     with uploads.held(path):

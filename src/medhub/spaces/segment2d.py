@@ -16,16 +16,16 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
+from ..io import read_any
 from ..metrics import dice
-from ..predict import instance_options, instance_overlay, label_overlay
-from .common import (LoadedModel, check_upload, example_paths, gpu, model_details, output_dir, picture_file,
-                     uploads, user_errors)
+from ..predict import instance_options, instance_overlay, label_overlay, segment_image
+from .loading import LoadedModel, gpu
+from .ui import model_details, output_dir, picture_file, user_errors
+from .uploads import check_upload, example_paths, uploads
 
 
 def ground_truth_labels(path: str, shape: tuple[int, int], num_labels: int) -> np.ndarray:
     """A label image read from `path`, checked against the prediction's shape and the number of labels."""
-    from ..io import read_any
-
     check_upload(path, dims=2)
     array = np.asarray(read_any(path).pixels)
     if array.ndim == 3:  # RGB(A) label picture: its first channel
@@ -44,8 +44,6 @@ def ground_truth_labels(path: str, shape: tuple[int, int], num_labels: int) -> n
 def segment(loaded: LoadedModel, path: str, truth: str | None = None, opacity: float = 0.4):
     """(display, labels, per-class table, dice per class or None, cell instances or None) for one image (and
     optional ground truth)."""
-    from ..predict import segment_image
-
     if not path:
         raise gr.Error("upload an image first (PNG, JPEG or DICOM)")
     with uploads.held(path, truth):

@@ -1,12 +1,13 @@
 """The 3D segmentation demo (DeepMedic, Attention U-Net): one upload per input channel, three slice views.
 
-Each channel is a NIfTI file or a DICOM series as a .zip; the channels go through the model's processor as in
-`medhub predict` (`medhub.predict.load_subject`). Whole-volume inference of a 240x240x155 BraTS subject takes
-minutes on a CPU, so by default only a centred sub-volume is segmented (the choice is shown with the result):
-DeepMedic predicts the tiles that cover it (`segment_volume(roi_mask=...)`, real context around it), Attention
-U-Net the cropped sub-volume (`predict_probabilities`: one pass, or `sliding_window_inference` when larger
-than its window). Voxels outside the region are labelled 0. The mask is returned as a NIfTI in the geometry
-(shape and affine) of the first channel's file, with per-class volumes in ml.
+Each channel is a NIfTI file or a DICOM series as a .zip; the subject goes through the model's processor and
+`model.infer` as in `medhub predict` (`medhub.predict.load_subject`), with the processor's ROI mask (the brain,
+derived from the volumes' constant background when no mask is uploaded). Whole-volume inference of a
+240x240x155 BraTS subject takes minutes on a CPU, so by default only a centred sub-volume is segmented (the
+choice is shown with the result): the region is intersected with the ROI mask and the inferer predicts that
+(with its margin of real context); voxels outside it are labelled 0. With "whole volume" the mask is exactly
+what `medhub predict` writes. The mask is returned as a NIfTI in the geometry (shape and affine) of the first
+channel's file, with per-class volumes in ml.
 API: `/<slug>` (channel files..., region, opacity, overlay) -> (summary, axial, coronal, sagittal, x, y, z,
 volume table, mask NIfTI).
 """
@@ -24,11 +25,15 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from ..errors import InputError
+from ..inference import labels_from_probabilities
+from ..inference.inferers import pad_to_multiple
 from ..interpret import overlay_heatmap
 from ..io import save_nifti, spacing_from_affine
-from ..predict import channel_names, label_overlay, labels_from_probabilities, load_subject, predict_probabilities
-from .common import (LoadedModel, check_upload, device, gpu, model_details, output_dir, picture_file,
-                     scale_to_uint8, unzip_series, uploads, user_errors)
+from ..predict import channel_names, label_overlay, load_subject
+from ..predict.inference import to_reference_grid
+from .loading import LoadedModel, device, gpu
+from .ui import model_details, output_dir, picture_file, scale_to_uint8, user_errors
+from .uploads import check_upload, example_paths, unzip_series, uploads
 
 REGIONS = {"centred 64x64x40 sub-volume (fast)": (64, 64, 40), "centred 96x96x64 sub-volume": (96, 96, 64),
            "whole volume (slow on CPU: minutes)": None}
@@ -55,25 +60,12 @@ def centred_box(shape: tuple[int, ...], size: tuple[int, ...] | None) -> tuple[s
     return tuple(slice((s - min(c, s)) // 2, (s - min(c, s)) // 2 + min(c, s)) for s, c in zip(shape, size))
 
 
-def _to_reference(array: np.ndarray, affine: np.ndarray, reference, order: int) -> np.ndarray:
-    """Processed grid -> the first channel file's grid (identity when the processor kept the geometry)."""
-    if array.shape == reference.shape and np.allclose(affine, reference.affine, atol=1e-4):
-        return array
-    matrix = np.linalg.inv(affine) @ reference.affine
-    return ndimage.affine_transform(array, matrix, output_shape=reference.shape, order=order, mode="constant",
-                                    cval=0).astype(array.dtype)
-
-
 def _attention(model, crop: torch.Tensor) -> np.ndarray | None:
     """The finest attention gate's map over `crop` (1, C, X, Y, Z), upsampled to the crop's size."""
-    from ..inference import mirror_pad
-
-    step = 2 ** int(model.config.depth)
-    spatial = tuple(crop.shape[2:])
-    padded = tuple(max(step, -(-s // step) * step) for s in spatial)
+    grown, spatial = pad_to_multiple(crop, model.input_size_multiple)
+    padded = tuple(grown.shape[2:])
     with torch.inference_mode():
-        out = model(pixel_values=mirror_pad(crop, [(0, p - s) for p, s in zip(padded, spatial)]),
-                    output_attentions=True)
+        out = model(pixel_values=grown, output_attentions=True)
     if not out.attentions:
         return None
     finest = max(out.attentions, key=lambda a: a.shape[2:].numel()).float()
@@ -96,36 +88,30 @@ def segment_volume_files(loaded: LoadedModel, paths: list[str], region: str = DE
         for i, path in enumerate(paths):
             kind = check_upload(path, dims=3)
             readable.append(unzip_series(path, scratch / str(i)) if kind == "zip" else Path(path))
-        pixel_values, affine, reference = load_subject(model, readable, where=", ".join(Path(p).name for p in paths))
+        subject, reference = load_subject(model, readable, where=", ".join(Path(p).name for p in paths))
+        pixel_values = torch.from_numpy(subject.pixel_values)[None]
         spatial = tuple(pixel_values.shape[2:])
         box = centred_box(spatial, REGIONS[region])
+        roi = np.zeros(spatial, dtype=bool)
+        roi[box] = True
+        if subject.roi_mask is not None:
+            roi &= subject.roi_mask
+        if not roi.any():
+            raise InputError(f"the {region.split(' (')[0]} holds no voxel of the ROI (the brain); choose "
+                             "'whole volume'")
         attention = None
         with loaded.lock:
-            if hasattr(model, "segment_volume"):  # DeepMedic: only the tiles covering the region
-                roi = None
-                if REGIONS[region] is not None:
-                    roi = torch.zeros(spatial, dtype=torch.bool)
-                    roi[box] = True
-                probs = model.segment_volume(pixel_values[0].to(device()), batch_size=4, progress=False,
-                                             roi_mask=roi).cpu()
-                labels = labels_from_probabilities(probs)
-                inside = np.zeros(spatial, dtype=bool)
-                inside[box] = True
-                labels[~inside] = 0
-            else:
+            probs = model.infer(pixel_values, roi_mask=roi)[0]
+            if with_attention and REGIONS[region] is not None:
                 crop = pixel_values[(slice(None), slice(None), *box)].contiguous()
-                labels = np.zeros(spatial, dtype=np.uint8)
-                labels[box] = labels_from_probabilities(predict_probabilities(model, crop, device=device())[0])
-                if with_attention and REGIONS[region] is not None:
-                    crop_attention = _attention(model, crop.to(device()))
-                    if crop_attention is not None:
-                        attention = np.zeros(spatial, dtype=np.float32)
-                        attention[box] = crop_attention
-        labels = _to_reference(labels, affine, reference, order=0)
+                crop_attention = _attention(model, crop.to(device()))
+                if crop_attention is not None:
+                    attention = np.zeros(spatial, dtype=np.float32)
+                    attention[box] = crop_attention
+        labels = to_reference_grid(labels_from_probabilities(probs), subject.affine, reference, order=0)
         if attention is not None:
-            attention = _to_reference(attention, affine, reference, order=1)
-        inside = _to_reference(np.pad(np.ones([b.stop - b.start for b in box], np.uint8),
-                                      [(b.start, s - b.stop) for b, s in zip(box, spatial)]), affine, reference, 0)
+            attention = to_reference_grid(attention, subject.affine, reference, order=1)
+        inside = to_reference_grid(roi.astype(np.uint8), subject.affine, reference, order=0)
         ref_box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(inside)) if inside.any() else None
         return VolumeResult(scale_to_uint8(reference.array), labels, np.asarray(reference.affine), attention,
                             ref_box, region)
@@ -199,8 +185,6 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
                                visible=has_attention)
             run = gr.Button("Segment", variant="primary", elem_id=f"{entry.slug}-run")
             if examples_folder is not None:
-                from .common import example_paths
-
                 examples = example_paths(entry, examples_folder)
                 if len(examples) == len(names):
                     gr.Examples(examples=[examples], inputs=uploads, label="Example subject (../shared/data)")

@@ -1,7 +1,7 @@
-"""Fine-tuning and evaluation of medhub models through `transformers.Trainer`, driven by YAML recipes."""
+"""Fine-tuning medhub models through `transformers.Trainer`, driven by YAML recipes (`medhub.training.recipe`)."""
 
+from ..evaluation import EvaluationResult, card_metrics, evaluate_model, format_table, task_metrics
 from .collators import ClassificationCollator, SegmentationCollator
-from .evaluate import EvaluationResult, card_metrics, evaluate_model, format_table, task_metrics
 from .recipe import Recipe, build_model, load_recipe
 from .trainer import TrainResult, build_trainer, make_collator, train, training_arguments
 

@@ -1,20 +1,20 @@
 """Collators that turn rows of a `datasets.Dataset` into the batches medhub models take.
 
-A row holds an image under `pixel_values` (or `image`) and a target under `labels` (or `label`, or `mask`), as numpy
-arrays, torch tensors, PIL images or nested lists. Images without a channel axis get one (greyscale). The
-intensity handling is explicit: `rescale_factor` (e.g. 1/255 for 8-bit images) then `mean`/`std`, nothing
-else happens to the values. Shapes and dtypes are checked and errors name the row and the field.
+A row holds a model-ready image under `pixel_values` (or `image`): what the model's processor made of it (see
+`medhub.training.data`; the collators change no value), and a target under `labels` (or `label`, or `mask`), as
+numpy arrays, torch tensors or nested lists. Images without a channel axis get one (greyscale). Shapes and
+dtypes are checked and errors name the row and the field.
 
 - `SegmentationCollator(spatial_dims)`: 2D images or 3D patches, labels (N, *spatial) int64 class indices,
   optional `weight_map` (N, *spatial) float.
-- `ClassificationCollator(num_labels, multi_label, resize)`: single-label int64 (N,) or multi-hot float (N, K);
-  `resize` (explicit) resamples images, e.g. 28x28 MedMNIST to the 32x32 a ResNet needs at least.
+- `ClassificationCollator(num_labels, multi_label)`: single-label int64 (N,) or multi-hot float (N, K).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,13 +45,10 @@ def _array(value: Any, name: str, index: int) -> np.ndarray:
 
 @dataclass
 class _ImageCollator:
-    """Shared image handling: channel axis, rescale and normalisation."""
+    """Shared image handling: the channel axis and the checks."""
 
     spatial_dims: int = 2
     in_channels: int | None = None
-    rescale_factor: float | None = None
-    mean: float | Sequence[float] | None = None
-    std: float | Sequence[float] | None = None
 
     def image(self, row: dict, index: int) -> torch.Tensor:
         array = _array(_field(row, IMAGE_KEYS, index), "pixel_values", index)
@@ -68,15 +65,7 @@ class _ImageCollator:
                              f"{self.in_channels}")
         if array.dtype.kind not in "uif":
             raise InputError(f"batch row {index}: pixel_values dtype {array.dtype} is not numeric")
-        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        if self.rescale_factor is not None:
-            tensor = tensor * float(self.rescale_factor)
-        if self.mean is not None or self.std is not None:
-            shape = (-1,) + (1,) * self.spatial_dims
-            mean = torch.as_tensor(self.mean if self.mean is not None else 0.0, dtype=torch.float32).reshape(shape)
-            std = torch.as_tensor(self.std if self.std is not None else 1.0, dtype=torch.float32).reshape(shape)
-            tensor = (tensor - mean) / std
-        return tensor
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
     @staticmethod
     def stack(tensors: list[torch.Tensor], name: str) -> torch.Tensor:
@@ -90,8 +79,6 @@ class _ImageCollator:
 @dataclass
 class SegmentationCollator(_ImageCollator):
     """Batches of images (or 3D patches) with per-pixel integer labels and an optional weight map."""
-
-    label_values: dict[int, int] | None = None  # e.g. {255: 1} for ISBI's 0/255 masks; other values kept
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         batch = {"pixel_values": self.stack([self.image(r, i) for i, r in enumerate(rows)], "pixel_values")}
@@ -119,13 +106,7 @@ class SegmentationCollator(_ImageCollator):
         if array.dtype.kind == "f":
             if not np.all(array == np.round(array)):
                 raise InputError(f"batch row {index}: labels are fractional; expected integer class indices")
-        array = array.astype(np.int64)
-        if self.label_values:
-            mapped = array.copy()
-            for source, target in self.label_values.items():
-                mapped[array == int(source)] = int(target)
-            array = mapped
-        return torch.from_numpy(array)
+        return torch.from_numpy(array.astype(np.int64))
 
 
 @dataclass
@@ -134,14 +115,9 @@ class ClassificationCollator(_ImageCollator):
 
     num_labels: int = 2
     multi_label: bool = False
-    resize: Sequence[int] | None = None  # e.g. [32, 32]: bilinear resize of every image (explicit, recorded)
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         images = [self.image(r, i) for i, r in enumerate(rows)]
-        if self.resize is not None:
-            mode = "bilinear" if self.spatial_dims == 2 else "trilinear"
-            images = [torch.nn.functional.interpolate(x[None], size=tuple(int(s) for s in self.resize), mode=mode,
-                                                      align_corners=False)[0] for x in images]
         batch = {"pixel_values": self.stack(images, "pixel_values")}
         labels = [_field(r, LABEL_KEYS, i, required=False) for i, r in enumerate(rows)]
         if all(label is not None for label in labels):

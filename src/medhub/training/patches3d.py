@@ -10,15 +10,17 @@ A 3D recipe trains on patches drawn afresh from whole volumes instead of on fixe
         channels: [flair, t1c]        # image columns stacked as channels, in this order
         label: label                  # label column (class indices)
         mask: brainmask               # ROI: background centres are drawn inside it; volumes are cropped to it
-        subjects: {train: [...], validation: [...], test: [...]}   # default: BRATS_SPLITS
+        subjects: {train: [...], validation: [...], test: [...]}   # default: recipe_data.BRATS_SPLITS
         patch_size: [101, 101, 101]   # model input (DeepMedic: the context patch, model.context_size(o))
         label_size: [21, 21, 21]      # label patch (DeepMedic: the output segment); default patch_size
         fg_fraction: 0.5              # share of patches centred on label > 0 (DeepMedic's 50/50)
         samples: 4000                 # train patches (one pass = max_steps * batch size distinct patches)
         eval_samples: 40              # validation patches (fixed, drawn with another seed stream)
         flip_axes: [0]                # train only: mirror along these spatial axes with p = 0.5 each
-        inference_size: [96, 96, 96]  # 'same'-padded U-Nets: sliding-window size for whole volumes
 
+Each subject first goes through the model's processor (the `VolumeImageProcessor` saved with the weights:
+orientation, spacing, intensity, the ROI mask), exactly as `medhub predict` feeds a volume to the model; then
+it is cropped to the ROI's bounding box plus `crop_margin` voxels (the box the inferer crops to at prediction).
 Patch `i` is drawn from subject `i % len(subjects)` by `numpy.random.default_rng([seed, stream, i])`, so a
 dataset is a deterministic function of the recipe's seed whatever order the Trainer's sampler visits it in.
 The "validation" patches come from the *training* subjects (held-out draws, for model selection without
@@ -33,17 +35,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..augment import CentreSampler, extract_patch
+from ..data.recipe_data import split_subjects, subject_rows, subject_split, subject_volumes
 from ..errors import ConfigError, InputError
+from ..processing import VolumeImageProcessor
 
-BRATS_SPLITS = {  # the original DeepMedic's example split: train on 5/6, test on 3/4
-    "train": ["brats_2013_pat0005_1", "brats_2013_pat0006_1"],
-    "validation": ["brats_2013_pat0005_1", "brats_2013_pat0006_1"],
-    "test": ["brats_2013_pat0003_1", "brats_2013_pat0004_1"],
-}
 PATCH_KEYS = ("channels", "label", "mask", "subjects", "patch_size", "label_size", "fg_fraction", "samples",
-              "eval_samples", "flip_axes", "crop_margin", "inference_size")
+              "eval_samples", "flip_axes", "crop_margin")
 STREAMS = {"train": 0, "validation": 1}
-_CACHE: dict[tuple, "Subject"] = {}
+_CACHE: dict[tuple, Subject] = {}
 
 
 class Subject:
@@ -57,8 +57,6 @@ class Subject:
 
     @property
     def sampler(self):
-        from ..augment import CentreSampler
-
         if self._sampler is None:
             self._sampler = CentreSampler(self.label, self.mask)
         return self._sampler
@@ -72,7 +70,7 @@ def patch_options(data: dict[str, Any], source: str = "recipe") -> dict[str, Any
     options.setdefault("channels", ["flair", "t1c"])
     options.setdefault("label", "label")
     options.setdefault("mask", "brainmask")
-    options["subjects"] = {**BRATS_SPLITS, **dict(options.get("subjects") or {})}
+    options["subjects"] = subject_split(data)
     if "patch_size" not in options:
         raise ConfigError(f"{source}: data.patches.patch_size is required (the model's input patch, 3 ints)")
     options["patch_size"] = _triple(options["patch_size"], "patch_size", source)
@@ -96,48 +94,42 @@ def _triple(value, name: str, source: str) -> tuple[int, int, int]:
     return tuple(value)
 
 
-def split_subjects(options: dict[str, Any], split: str) -> list[str]:
-    subjects = options["subjects"].get(split)
-    if not subjects:
-        raise ConfigError(f"data.patches.subjects has no split {split!r}; it has {sorted(options['subjects'])}")
-    return list(subjects)
+def load_subjects(name: str, subjects: Sequence[str], options: dict[str, Any], loader_options=None,
+                  processor: VolumeImageProcessor | None = None) -> list[Subject]:
+    """The subjects' processed volumes as arrays (cached per process), cropped to the ROI's bounding box + margin.
 
-
-def load_subjects(name: str, subjects: Sequence[str], options: dict[str, Any], loader_options=None) -> list[Subject]:
-    """The subjects' volumes as arrays (cached per process), cropped to the mask's bounding box + margin."""
-    from ..data import load
-
-    wanted = [s for s in subjects if (name, s, tuple(options["channels"]), options["label"]) not in _CACHE]
+    processor: the model's processor (default: channels as stored, no geometry or intensity step)."""
+    processor = processor or VolumeImageProcessor(channel_names=list(options["channels"]), orientation=None)
+    if list(processor.channel_names) != list(options["channels"]):
+        raise ConfigError(f"data.patches.channels {list(options['channels'])} differ from the processor's "
+                          f"channel_names {processor.channel_names}")
+    key = (name, tuple(options["channels"]), options["label"], options.get("mask"), processor.to_json_string())
+    wanted = [s for s in subjects if (*key, s) not in _CACHE]
     if wanted:
-        dataset = load(name, split="train", **dict(loader_options or {}))
-        rows = {row: i for i, row in enumerate(dataset["subject_id"])}
-        for subject in wanted:
-            if subject not in rows:
-                raise InputError(f"{name}: no subject {subject!r}; it has {sorted(rows)}")
-            _CACHE[(name, subject, tuple(options["channels"]), options["label"])] = _read(
-                dataset[rows[subject]], subject, options)
-    return [_CACHE[(name, s, tuple(options["channels"]), options["label"])] for s in subjects]
+        rows = subject_rows({"name": name, "options": loader_options}, "train", wanted)
+        for subject, row in zip(wanted, rows):
+            _CACHE[(*key, subject)] = _read(row, subject, options, processor)
+    return [_CACHE[(*key, s)] for s in subjects]
 
 
-def _read(row: dict, subject: str, options: dict[str, Any]) -> Subject:
-    def array(column):
-        if column not in row:
-            raise InputError(f"subject {subject}: no column {column!r}; the dataset has {sorted(row)}")
-        return np.asarray(row[column].dataobj, dtype=np.float32)
-
-    image = np.stack([array(c) for c in options["channels"]])
-    mask = array(options["mask"]) > 0 if options.get("mask") else np.ones(image.shape[1:], bool)
-    label = np.rint(array(options["label"])).astype(np.int64) if options.get("label") in row else None
-    found = np.argwhere(mask)
+def _read(row: dict, subject: str, options: dict[str, Any], processor: VolumeImageProcessor) -> Subject:
+    volumes = subject_volumes(row, subject, options["channels"])
+    mask = subject_volumes(row, subject, [options["mask"]])[options["mask"]] if options.get("mask") else None
+    label = subject_volumes(row, subject, [options["label"]])[options["label"]] if options.get("label") in row else None
+    processed = processor.preprocess_subject(volumes, mask=mask, labels=label)
+    image = processed.pixel_values
+    roi = processed.roi_mask if processed.roi_mask is not None else np.ones(image.shape[1:], bool)
+    found = np.argwhere(roi)
     if found.size == 0:
-        raise InputError(f"subject {subject}: the ROI mask {options['mask']!r} is empty")
+        raise InputError(f"subject {subject}: the ROI mask {options.get('mask')!r} is empty")
     margin = int(options.get("crop_margin", 4))
     low = np.maximum(found.min(0) - margin, 0)
-    high = np.minimum(found.max(0) + 1 + margin, mask.shape)
+    high = np.minimum(found.max(0) + 1 + margin, roi.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(low, high))
+    labels = processed.labels
     return Subject(subject, np.ascontiguousarray(image[(slice(None),) + box]),
-                   None if label is None else np.ascontiguousarray(label[box]),
-                   np.ascontiguousarray(mask[box]), box, tuple(mask.shape))
+                   None if labels is None else np.ascontiguousarray(labels[box]),
+                   np.ascontiguousarray(roi[box]), box, tuple(roi.shape))
 
 
 class VolumePatchDataset(torch.utils.data.Dataset):
@@ -158,8 +150,6 @@ class VolumePatchDataset(torch.utils.data.Dataset):
         return ["pixel_values", "labels"]
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        from ..augment import extract_patch
-
         if not 0 <= index < self.length:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, self.stream, int(index)])
@@ -175,10 +165,11 @@ class VolumePatchDataset(torch.utils.data.Dataset):
         return {"pixel_values": np.ascontiguousarray(image), "labels": np.ascontiguousarray(label)}
 
 
-def load_patch_split(data: dict[str, Any], split: str, seed: int = 0, train: bool = False) -> VolumePatchDataset:
+def load_patch_split(data: dict[str, Any], split: str, seed: int = 0, train: bool = False,
+                     processor: VolumeImageProcessor | None = None) -> VolumePatchDataset:
     """The hook `training.data.load_split` calls for a recipe with `data.patches`."""
     options = patch_options(data)
-    subjects = load_subjects(str(data.get("name") or data.get("path")), split_subjects(options, split), options,
-                             data.get("options"))
+    subjects = load_subjects(str(data.get("name") or data.get("path")), split_subjects(options["subjects"], split),
+                             options, data.get("options"), processor)
     length = options["samples"] if train else options["eval_samples"]
     return VolumePatchDataset(subjects, length, options, seed, STREAMS["train" if train else "validation"], train)

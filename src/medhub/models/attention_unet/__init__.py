@@ -1,6 +1,6 @@
 """Attention U-Net (Oktay et al. 2018): configuration, model and registration with medhub and transformers."""
 
-from ...auto import register_model
+from ...registry import register_model
 from .configuration_attention_unet import AttentionUNetConfig
 from .modeling_attention_unet import (
     AttentionUNetForSegmentation,
@@ -13,11 +13,5 @@ from .modeling_attention_unet import (
 register_model(AttentionUNetConfig, AttentionUNetForSegmentation, task="image-segmentation",
                extra_models=(AttentionUNetModel,))
 
-__all__ = [
-    "AttentionUNetConfig",
-    "AttentionUNetForSegmentation",
-    "AttentionUNetModel",
-    "AttentionUNetModelOutput",
-    "AttentionUNetPreTrainedModel",
-    "AttentionUNetSegmentationOutput",
-]
+__all__ = ["AttentionUNetConfig", "AttentionUNetForSegmentation", "AttentionUNetModel", "AttentionUNetModelOutput",
+           "AttentionUNetPreTrainedModel", "AttentionUNetSegmentationOutput"]

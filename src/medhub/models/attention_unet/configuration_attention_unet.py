@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from huggingface_hub.dataclasses import strict
 
-from ...configuration_utils import MAX_DEPTH, MAX_WIDTH, MedPreTrainedConfig, check_choice, check_int
+from ...configuration_utils import MedPreTrainedConfig, check_choice, check_unet_fields
 from ...errors import ConfigError
 
 
@@ -38,26 +38,16 @@ class AttentionUNetConfig(MedPreTrainedConfig):
     deep_supervision: bool = True
     loss: str = "dice_ce"
 
+    # The paper's reference 3D CT network: 1 channel, 2 classes, 16..256 filters, batch norm, deep supervision.
+    PAPER = dict(spatial_dims=3, in_channels=1, num_labels=2, base_width=16, depth=4, padding="same", norm="batch",
+                 deep_supervision=True, loss="dice_ce")
+    TINY = dict(spatial_dims=2, base_width=4, depth=3, num_labels=3)
+
     def check(self) -> None:
-        check_choice(self, "spatial_dims", (2, 3))
-        check_int(self, "base_width", 1, MAX_WIDTH)
-        check_int(self, "depth", 2, MAX_DEPTH)
-        if self.base_width * 2**self.depth > MAX_WIDTH * 16:
-            raise ConfigError(f"AttentionUNetConfig: base_width={self.base_width} * 2**depth={2**self.depth} "
-                              f"channels at the bottleneck exceeds {MAX_WIDTH * 16}")
+        check_unet_fields(self, min_depth=2)
         if self.padding == "valid":
             raise ConfigError("AttentionUNetConfig.padding='valid' is not supported: the attention gates need the "
                               "skip and gating grids aligned; use padding='same'")
         check_choice(self, "padding", ("same",))
-        check_choice(self, "norm", (None, "batch", "instance"))
         if not isinstance(self.deep_supervision, bool):
             raise ConfigError(f"AttentionUNetConfig.deep_supervision={self.deep_supervision!r}: expected true/false")
-        check_choice(self, "loss", ("weighted_ce", "ce", "dice_ce"))
-
-    @classmethod
-    def paper(cls, **kwargs) -> "AttentionUNetConfig":
-        """The reference 3D CT network: 1 channel, 2 classes, 16..256 filters, batch norm, deep supervision."""
-        values = dict(spatial_dims=3, in_channels=1, num_labels=2, base_width=16, depth=4, padding="same",
-                      norm="batch", deep_supervision=True, loss="dice_ce")
-        values.update(kwargs)
-        return cls(**values)

@@ -23,12 +23,14 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.utils import ModelOutput
 
-from ...errors import InputError
 from ...layers.attention_gate import AttentionGate
 from ...layers.factories import conv, max_pool, norm
 from ...layers.unet_blocks import DoubleConv, resize_to
+from ...layers.unet_shapes import UNetShapes
 from ...losses.segmentation_loss import segmentation_loss
-from ...modeling_utils import MedPreTrainedModel
+from ...modeling_utils import MedPreTrainedModel, Paper
+from ...processing.greyscale import GreyscaleImageProcessor
+from ...processing.volume import VolumeImageProcessor
 from .configuration_attention_unet import AttentionUNetConfig
 
 
@@ -57,21 +59,7 @@ class AttentionUNetSegmentationOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
-class AttentionUNetPreTrainedModel(MedPreTrainedModel):
-    config_class = AttentionUNetConfig
-    base_model_prefix = "attention_unet"
-    pipeline_tag = "image-segmentation"
-
-    def default_image_processor(self):
-        """3D input: channels stacked in `config.channel_names` order, reoriented to RAS, z-scored inside the
-        non-zero region (as the BraTS examples were prepared)."""
-        from ...processing.volume import VolumeImageProcessor
-
-        return VolumeImageProcessor(channel_names=self.config.channel_names, orientation="RAS",
-                                    intensity_normalization="zscore", zscore_region="nonzero")
-    paper_title = "Attention U-Net: Learning Where to Look for the Pancreas"
-    paper_url = "https://arxiv.org/abs/1804.03999"
-    paper_bibtex = """
+_BIBTEX = """
 @inproceedings{oktay2018attention,
   title     = {Attention U-Net: Learning Where to Look for the Pancreas},
   author    = {Oktay, Ozan and Schlemper, Jo and Le Folgoc, Lo{\\"i}c and Lee, Matthew and Heinrich, Mattias and
@@ -82,35 +70,24 @@ class AttentionUNetPreTrainedModel(MedPreTrainedModel):
   eprint    = {1804.03999},
   archivePrefix = {arXiv}
 }"""
-    model_summary = (
-        "Attention U-Net: a U-Net whose skip connections pass through additive attention gates driven by the "
-        "coarser decoder features, so the network learns to suppress irrelevant regions without an external "
-        "localisation step; optional deep supervision."
-    )
 
-    def output_size(self, input_size: int | tuple[int, ...]) -> tuple[int, ...]:
-        """Spatial size of the logits: the input size, which must be divisible by 2**depth."""
-        spatial = self._as_spatial(input_size)
-        self._check_input_size(spatial, name="input_size")
-        return spatial
 
-    def valid_input_size(self, size: int | tuple[int, ...]) -> int | tuple[int, ...]:
-        """The nearest accepted input size: a multiple of 2**depth (the larger one on a tie)."""
-        step = 2**self.config.depth
-        nearest = [max(step, step * int(s / step + 0.5)) for s in self._as_spatial(size)]
-        return nearest[0] if isinstance(size, int) else tuple(nearest)
+class AttentionUNetPreTrainedModel(UNetShapes, MedPreTrainedModel):
+    config_class = AttentionUNetConfig
+    base_model_prefix = "attention_unet"
 
-    def _as_spatial(self, size: int | tuple[int, ...]) -> tuple[int, ...]:
-        return (size,) * self.config.spatial_dims if isinstance(size, int) else tuple(size)
+    processor_class = VolumeImageProcessor  # 3D (the default); 2D models default to the greyscale processor
+    paper = Paper("Attention U-Net: Learning Where to Look for the Pancreas",
+                  "https://arxiv.org/abs/1804.03999", _BIBTEX,
+                  "Attention U-Net: a U-Net whose skip connections pass through additive attention gates driven by "
+                  "the coarser decoder features, so the network learns to suppress irrelevant regions without an "
+                  "external localisation step; optional deep supervision.")
 
-    def _check_input_size(self, spatial: tuple[int, ...], name: str = "pixel_values") -> None:
-        step = 2**self.config.depth
-        if any(s < step or s % step for s in spatial):
-            raise InputError(
-                f"{name}: spatial size {tuple(spatial)} does not fit Attention U-Net (padding='same', "
-                f"depth={self.config.depth}): every spatial size must be a multiple of 2**depth = {step} "
-                f"(minimum {step}); the nearest valid input size is {self.valid_input_size(tuple(spatial))}"
-            )
+
+    def default_image_processor(self):
+        if self.config.spatial_dims == 2:
+            return GreyscaleImageProcessor.default_for(self.config)
+        return super().default_image_processor()
 
 
 class AttentionUNetModel(AttentionUNetPreTrainedModel):
@@ -141,10 +118,10 @@ class AttentionUNetModel(AttentionUNetPreTrainedModel):
                 output_attentions: bool | None = None, return_dict: bool | None = None
                 ) -> AttentionUNetModelOutput | tuple:
         self.validate_pixel_values(pixel_values)
-        self._check_input_size(tuple(pixel_values.shape[2:]))
+        self.check_input_size(tuple(pixel_values.shape[2:]))
         output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        _, return_dict = self.output_options(None, return_dict)
 
         skips, x = [], pixel_values
         for block in self.encoder_blocks:
@@ -195,9 +172,8 @@ class AttentionUNetForSegmentation(AttentionUNetPreTrainedModel):
                 weight_map: torch.Tensor | None = None, output_hidden_states: bool | None = None,
                 output_attentions: bool | None = None, return_dict: bool | None = None
                 ) -> AttentionUNetSegmentationOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        want_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        features = self.attention_unet(pixel_values, output_hidden_states=bool(want_states) or self.config.deep_supervision,
+        want_states, return_dict = self.output_options(output_hidden_states, return_dict)
+        features = self.attention_unet(pixel_values, output_hidden_states=want_states or self.config.deep_supervision,
                                        output_attentions=output_attentions, return_dict=True)
         logits = self.segmentation_head(features.last_hidden_state)
         extra_logits = None

@@ -89,13 +89,16 @@ class CheXNetConfig(MedPreTrainedConfig):
         return 2 ** (len(self.block_config) + 1)
 
     # -- presets ----------------------------------------------------------------------------------------
+    REFERENCE = {}  # the paper's model: the defaults
+    TINY = dict(growth_rate=4, block_config=[1, 1], num_init_features=8, in_channels=1)
+
     @classmethod
-    def chexnet(cls, **kwargs) -> "CheXNetConfig":
+    def chexnet(cls, **kwargs) -> CheXNetConfig:
         """The paper's model: DenseNet-121, 14 findings, multi-label."""
         return cls(**kwargs)
 
     @classmethod
-    def pneumonia(cls, **kwargs) -> "CheXNetConfig":
+    def pneumonia(cls, **kwargs) -> CheXNetConfig:
         """DenseNet-121 for normal vs pneumonia as two classes with a softmax (cross-entropy loss)."""
         kwargs.setdefault("id2label", {0: "normal", 1: "pneumonia"})
         kwargs.setdefault("problem_type", "single_label_classification")

@@ -12,12 +12,13 @@ Supported layouts (`ARCHS`):
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
-from ...errors import ConfigError, WeightsMismatchError
+from ...errors import ConfigError, WeightsMismatchError, describe_keys
 from ...layers.classifier_utils import adapt_first_conv_weight
+from ...layers.weight_transfer import check_layout
 from .configuration_chexnet import CheXNetConfig
 from .modeling_chexnet import CheXNetForImageClassification
 
@@ -46,7 +47,7 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], arch: str, num_la
     weights = torchvision_layout(state_dict, arch)
     for key in (FIRST_CONV, *HEAD_KEYS):
         if key not in weights:
-            raise WeightsMismatchError(f"{arch} checkpoint: missing {key!r} (keys seen: {_names(sorted(weights))})")
+            raise WeightsMismatchError(f"{arch} checkpoint: missing {key!r} ({describe_keys(('keys seen', weights))})")
     source_labels = weights["classifier.weight"].shape[0]
     num_labels = source_labels if num_labels is None else num_labels
     in_channels = weights[FIRST_CONV].shape[1] if in_channels is None else in_channels
@@ -111,21 +112,7 @@ def _strip_chexnet_prefix(key: str) -> str:
 
 
 def _check_fits(weights: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], arch: str) -> None:
-    missing = sorted(k for k in expected if k not in weights and not k.endswith("num_batches_tracked"))
-    unexpected = sorted(k for k in weights if k not in expected)
-    wrong_shape = sorted(
-        f"{k} {tuple(weights[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items() if k in weights and weights[k].shape != v.shape
-    )
-    problems = []
-    if missing:
-        problems.append(f"missing from the checkpoint: {_names(missing)}")
-    if unexpected:
-        problems.append(f"in the checkpoint but not in DenseNet-121: {_names(unexpected)}")
-    if wrong_shape:
-        problems.append(f"shape differs (checkpoint vs model): {_names(wrong_shape)}")
-    if problems:
-        raise WeightsMismatchError(f"{arch} checkpoint does not fit DenseNet-121: " + "; ".join(problems))
+    check_layout(weights, {k: v.shape for k, v in expected.items()}, f"{arch} checkpoint", what="DenseNet-121's layout")
 
 
 def _weights_info(arch: str, keep_head: bool) -> dict:
@@ -137,8 +124,3 @@ def _weights_info(arch: str, keep_head: bool) -> dict:
     if arch == "chexnet":
         info["training_data"] = "NIH ChestX-ray14 (Wang et al. 2017), as trained by the arnoweng/CheXNet reproduction"
     return info
-
-
-def _names(keys: list[str], limit: int = 12) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")

@@ -12,10 +12,10 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutput
 
 from ...errors import InputError
-from ...layers.classifier_utils import FineTuneMixin
+from ...layers.classifier_utils import FineTuneMixin, RadiographClassifier
 from ...layers.densenet_blocks import densenet_features
 from ...losses.weighted_bce import weighted_bce_with_logits
-from ...modeling_utils import MedPreTrainedModel
+from ...modeling_utils import MedPreTrainedModel, Paper
 from .configuration_chexnet import CheXNetConfig
 
 _BIBTEX = """
@@ -30,24 +30,16 @@ _BIBTEX = """
 """
 
 
-class CheXNetPreTrainedModel(MedPreTrainedModel):
+class CheXNetPreTrainedModel(RadiographClassifier, MedPreTrainedModel):
     config_class = CheXNetConfig
-    paper_title = "CheXNet: Radiologist-Level Pneumonia Detection on Chest X-Rays with Deep Learning"
-    paper_url = "https://arxiv.org/abs/1711.05225"
-    paper_bibtex = _BIBTEX
-    model_summary = (
-        "A 121-layer DenseNet that reads a frontal chest radiograph and outputs one probability (sigmoid) for each "
-        "of the 14 ChestX-ray14 findings; trained with a class-balanced weighted binary cross-entropy."
-    )
-    pipeline_tag = "image-classification"
+    paper = Paper("CheXNet: Radiologist-Level Pneumonia Detection on Chest X-Rays with Deep Learning",
+                  "https://arxiv.org/abs/1711.05225", _BIBTEX,
+                  "A 121-layer DenseNet that reads a frontal chest radiograph and outputs one probability (sigmoid) "
+                  "for each of the 14 ChestX-ray14 findings; trained with a class-balanced weighted binary "
+                  "cross-entropy.")
     # The final feature maps (after norm5 + ReLU), the layer CAM and Grad-CAM read by default.
     cam_target_layer = "features.relu5"
 
-    def default_image_processor(self):
-        """The paper's input: the radiograph resized to 224 x 224, normalised with ImageNet statistics."""
-        from ...processing.radiograph import RadiographImageProcessor
-
-        return RadiographImageProcessor.for_imagenet_classifier(self.config.in_channels)
 
     def _build_features(self, config: CheXNetConfig) -> int:
         self.features, channels = densenet_features(
@@ -80,8 +72,7 @@ class CheXNetModel(CheXNetPreTrainedModel):
 
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
                 return_dict: bool | None = None) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states, return_dict = self.output_options(output_hidden_states, return_dict)
         maps, hidden_states = self._encode(pixel_values, bool(output_hidden_states))
         pooled = F.adaptive_avg_pool2d(maps, 1).flatten(1)
         if not return_dict:
@@ -110,8 +101,7 @@ class CheXNetForImageClassification(FineTuneMixin, CheXNetPreTrainedModel):
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None,
                 output_hidden_states: bool | None = None,
                 return_dict: bool | None = None) -> ImageClassifierOutput | tuple:
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states, return_dict = self.output_options(output_hidden_states, return_dict)
         maps, hidden_states = self._encode(pixel_values, bool(output_hidden_states))
         logits = self.classifier(F.adaptive_avg_pool2d(maps, 1).flatten(1))
         loss = self.compute_loss(logits, labels) if labels is not None else None

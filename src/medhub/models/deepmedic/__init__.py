@@ -1,6 +1,6 @@
 """DeepMedic family (Kamnitsas et al., MedIA 2017); importing it registers `medhub-deepmedic`."""
 
-from ...auto import register_model
+from ...registry import register_model
 from .configuration_deepmedic import BRATS_LABELS, DeepMedicConfig
 from .geometry_deepmedic import DeepMedicGeometry
 from .inference_deepmedic import segment_volume
@@ -13,13 +13,5 @@ from .modeling_deepmedic import (
 
 register_model(DeepMedicConfig, DeepMedicForSegmentation, task="image-segmentation", extra_models=(DeepMedicModel,))
 
-__all__ = [
-    "BRATS_LABELS",
-    "DeepMedicConfig",
-    "DeepMedicForSegmentation",
-    "DeepMedicGeometry",
-    "DeepMedicModel",
-    "DeepMedicPreTrainedModel",
-    "deepmedic_cross_entropy",
-    "segment_volume",
-]
+__all__ = ["BRATS_LABELS", "DeepMedicConfig", "DeepMedicForSegmentation", "DeepMedicGeometry", "DeepMedicModel",
+           "DeepMedicPreTrainedModel", "deepmedic_cross_entropy", "segment_volume"]

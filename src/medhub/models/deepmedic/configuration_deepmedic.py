@@ -91,21 +91,20 @@ class DeepMedicConfig(MedPreTrainedConfig):
             self.label2id = {name: i for i, name in self.id2label.items()}
 
     # -- presets ------------------------------------------------------------------------------------
-    @classmethod
-    def released(cls, **kwargs) -> "DeepMedicConfig":
-        """The original repository's examples/configFiles/deepMedic/model/modelConfig.cfg (2024)."""
-        return cls(**kwargs)
+    # Kamnitsas et al., MedIA 2017: normal + one x3 pathway, FC 150-150, no residuals, 25^3 -> 9^3.
+    PAPER = dict(normal_residual_layers=[], subsample_factors=[[3, 3, 3]], fc_feature_maps=[150, 150],
+                 fc_first_kernel_size=[1, 1, 1], fc_residual_layers=[], train_segment_size=[25, 25, 25],
+                 inference_segment_size=[45, 45, 45])
+    REFERENCE = {}  # the released model (the defaults)
+    TINY = dict(normal_feature_maps=[4, 4, 6], normal_kernel_sizes=[[3, 3, 3]] * 3, normal_residual_layers=[3],
+                subsample_factors=[[3, 3, 3]], fc_feature_maps=[8], fc_first_kernel_size=[3, 3, 3],
+                fc_residual_layers=[], fc_dropout_rates=[0.0, 0.5], train_segment_size=[11, 11, 11],
+                inference_segment_size=[11, 11, 11], num_labels=3)
 
     @classmethod
-    def paper(cls, **kwargs) -> "DeepMedicConfig":
-        """Kamnitsas et al., MedIA 2017: normal + one x3 pathway, FC 150-150, no residuals, 25^3 -> 9^3."""
-        preset = dict(
-            normal_residual_layers=[], subsample_factors=[[3, 3, 3]], fc_feature_maps=[150, 150],
-            fc_first_kernel_size=[1, 1, 1], fc_residual_layers=[], train_segment_size=[25, 25, 25],
-            inference_segment_size=[45, 45, 45],
-        )
-        preset.update(kwargs)
-        return cls(**preset)
+    def released(cls, **kwargs) -> DeepMedicConfig:
+        """The original repository's examples/configFiles/deepMedic/model/modelConfig.cfg (2024)."""
+        return cls(**kwargs)
 
     # -- derived architecture (read by the model) ---------------------------------------------------------
     @property

@@ -12,13 +12,11 @@
    Like the original, when that position starts before the volume the grid restarts at voxel 0 (a shift
    of (-start) mod f voxels) and the last voxel of that axis is left at the border intensity.
 Segments are run in batches of `batch_size`; memory is bounded by one batch plus the probability maps.
-`precision="bf16"` runs the network under bfloat16 autocast (about 2x faster on CPUs with AVX-512 BF16; the
-probabilities then differ from float32 by up to ~1e-2, see benchmarks/RESULTS.md for the effect on Dice);
-the default "fp32" is the exact path. `compile=True` first compiles a frozen copy of the model with
-torch.compile (`medhub.acceleration.optimize_for_inference`: 16-22 s measured on 2 CPU cores with inductor's
-cache warm, longer on a cold one) and pads the last batch to `batch_size` so that one compiled graph serves
-every batch; the segments then run about 1.4-1.5x faster (benchmarks/RESULTS.md, row 5), which pays off on
-whole volumes.
+`precision="bf16"` runs the network under bfloat16 autocast (faster on CPUs with native bf16; the
+probabilities then differ slightly from float32); the default "fp32" is the exact path. `compile=True` first
+compiles a frozen copy of the model with torch.compile (`medhub.acceleration.optimize_for_inference`) and pads
+the last batch to `batch_size` so that one compiled graph serves every batch; the compile time pays off on whole
+volumes. benchmarks/RESULTS.md (row 5) has the measured speed, compile time and effect on Dice of both.
 """
 
 from __future__ import annotations
@@ -27,7 +25,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
+from ...acceleration import check_precision, optimize_for_inference, precision_context
 from ...errors import InputError
 from .geometry_deepmedic import Triple, as_triple, subsampled_offset
 
@@ -69,9 +69,6 @@ def segment_volume(model, volume: torch.Tensor, batch_size: int = 10, progress: 
     precision: "fp32" (exact) or "bf16" (autocast; an explicit speed/accuracy trade, see the module docstring).
     compile: run a torch.compile'd frozen copy of the model (same function; see the module docstring).
     """
-    from ...acceleration import check_precision, optimize_for_inference, precision_context
-    from tqdm.auto import tqdm
-
     config = model.config
     _check_volume(model, volume, roi_mask)
     check_precision(precision)

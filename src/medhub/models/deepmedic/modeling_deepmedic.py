@@ -21,39 +21,50 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, SemanticSegmenterOutput
 
 from ...errors import InputError
+from ...inference.inferers import DeepMedicInferer, Inferer
 from ...layers.deepmedic_blocks import DeepMedicConvBlock, crop_centre, run_blocks, upsample_repeat
-from ...modeling_utils import MedPreTrainedModel
+from ...modeling_utils import MedPreTrainedModel, Paper
+from ...processing.volume import VolumeImageProcessor
 from .configuration_deepmedic import DeepMedicConfig
 from .geometry_deepmedic import DeepMedicGeometry, Triple, as_triple
+from .inference_deepmedic import segment_volume
 
 LOG_EPSILON = 1e-6  # the original's x_entr adds this inside the log
+
+
+_BIBTEX = """@article{kamnitsas2017deepmedic,
+  title={Efficient multi-scale 3D CNN with fully connected CRF for accurate brain lesion segmentation},
+  author={Kamnitsas, Konstantinos and Ledig, Christian and Newcombe, Virginia F. J. and Simpson, Joanna P. and Kane,
+          Andrew D. and Menon, David K. and Rueckert, Daniel and Glocker, Ben},
+  journal={Medical Image Analysis},
+  volume={36},
+  pages={61--78},
+  year={2017}
+}"""
 
 
 class DeepMedicPreTrainedModel(MedPreTrainedModel):
     config_class = DeepMedicConfig
     base_model_prefix = "deepmedic"
-    paper_title = "Efficient multi-scale 3D CNN with fully connected CRF for accurate brain lesion segmentation"
-    paper_url = "https://doi.org/10.1016/j.media.2016.10.004"
-    paper_bibtex = (
-        "@article{kamnitsas2017deepmedic,\n  title={Efficient multi-scale 3D CNN with fully connected CRF for "
-        "accurate brain lesion segmentation},\n  author={Kamnitsas, Konstantinos and Ledig, Christian and "
-        "Newcombe, Virginia F. J. and Simpson, Joanna P. and Kane, Andrew D. and Menon, David K. and "
-        "Rueckert, Daniel and Glocker, Ben},\n  journal={Medical Image Analysis},\n  volume={36},\n  "
-        "pages={61--78},\n  year={2017}\n}"
-    )
-    model_summary = (
-        "DeepMedic: a normal-resolution and subsampled 3D pathways of unpadded 3x3x3 convolutions, up-sampled "
-        "and concatenated, then fully connected layers as convolutions and a softmax over classes per voxel."
-    )
+    paper = Paper("Efficient multi-scale 3D CNN with fully connected CRF for accurate brain lesion segmentation",
+                  "https://doi.org/10.1016/j.media.2016.10.004", _BIBTEX,
+                  "DeepMedic: a normal-resolution and subsampled 3D pathways of unpadded 3x3x3 convolutions, "
+                  "up-sampled and concatenated, then fully connected layers as convolutions and a softmax over "
+                  "classes per voxel.")
     pipeline_tag = "image-segmentation"
+    processor_class = VolumeImageProcessor
 
-    def default_image_processor(self):
-        """3D input: channels stacked in `config.channel_names` order, reoriented to RAS, z-scored inside the
-        non-zero region (the original's per-channel normalisation of the BraTS examples)."""
-        from ...processing.volume import VolumeImageProcessor
+    @property
+    def spatial_dims(self) -> int:
+        return 3
 
-        return VolumeImageProcessor(channel_names=self.config.channel_names, orientation="RAS",
-                                    intensity_normalization="zscore", zscore_region="nonzero")
+    def inferer_class(self) -> type[Inferer]:
+        """DeepMedic's own dense segment tiling (`segment_volume`)."""
+        return DeepMedicInferer
+
+    def example_input_size(self) -> tuple[int, ...]:
+        """The full-resolution context patch of one training segment (what `forward` takes alone)."""
+        return tuple(self.context_size(self.output_size(tuple(self.config.train_segment_size))))
 
     def _init_weights(self, module: nn.Module) -> None:
         """The original's ["fanIn", 2]: N(0, scale / fan_in) weights; PReLU slopes 0.01; biases 0; BN 1 / 0."""
@@ -124,7 +135,7 @@ class DeepMedicPathway(nn.Module):
         self.residual_at = [i - 1 for i in residual_layers]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Channels-last activations: oneDNN's 3D convolutions of DeepMedic's layers run up to 2.5x faster on them
+        # Channels-last activations: oneDNN's 3D convolutions of DeepMedic's layers run faster on them (RESULTS.md)
         # (a memory layout only, which the ONNX exporter cannot express: left out while exporting).
         if not torch.onnx.is_in_onnx_export():
             x = x.contiguous(memory_format=torch.channels_last_3d)
@@ -263,11 +274,9 @@ class DeepMedicForSegmentation(DeepMedicPreTrainedModel):
                        precision: str = "fp32", compile: bool = False):
         """Class probabilities (num_labels, D, H, W) for a whole volume (C, D, H, W); see inference_deepmedic.
 
-        precision: "fp32" (exact, the default) or "bf16" (autocast: about 2x faster on CPUs with AVX-512 BF16,
-        probabilities within ~1e-2 of float32).
-        compile: torch.compile a frozen copy first (tens of seconds), then run about 1.4x faster."""
-        from .inference_deepmedic import segment_volume
-
+        precision: "fp32" (exact, the default) or "bf16" (autocast: faster on CPUs with native bf16, probabilities
+        slightly different from float32).
+        compile: torch.compile a frozen copy first, then run faster (benchmarks/RESULTS.md, row 5, has both)."""
         return segment_volume(self, volume, batch_size=batch_size, progress=progress,
                               segment_size=segment_size, roi_mask=roi_mask, precision=precision, compile=compile)
 

@@ -1,6 +1,6 @@
 """ResNet family: registers `medhub-resnet` with medhub and transformers' Auto classes."""
 
-from ...auto import register_model
+from ...registry import register_model
 from .configuration_resnet import ResNetConfig
 from .modeling_resnet import ResNetForImageClassification, ResNetModel, ResNetPreTrainedModel
 

@@ -35,8 +35,12 @@ class ResNetConfig(MedPreTrainedConfig):
     depth: int = 50
     drop_rate: float = 0.0
 
+    # ResNet-18 fine-tuned on greyscale radiographs, normal vs pneumonia (the zoo's setting).
+    REFERENCE = dict(depth=18, in_channels=1, id2label={0: "normal", 1: "pneumonia"})
+    TINY = dict(depth=18, num_labels=2, in_channels=1)
+
     @classmethod
-    def from_arch(cls, arch: str, **kwargs) -> "ResNetConfig":
+    def from_arch(cls, arch: str, **kwargs) -> ResNetConfig:
         """The config of a torchvision architecture name, e.g. `ResNetConfig.from_arch("resnet18", num_labels=2)`."""
         depths = {f"resnet{d}": d for d in RESNET_DEPTHS}
         if arch not in depths:

@@ -8,24 +8,16 @@ Reading the checkpoint file is left to the caller (e.g. `safetensors.torch.load_
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
 from ...errors import ConfigError
-from ...layers.weight_transfer import transfer_weights
+from ...layers.weight_transfer import IMAGENET_CLASSES, imagenet_layout, label_fields, transfer_weights
 from .configuration_resnet import RESNET_DEPTHS, ResNetConfig
 from .modeling_resnet import ResNetForImageClassification
 
 ARCHS = {f"resnet{depth}": {"depth": depth} for depth in RESNET_DEPTHS}
-IMAGENET_CLASSES = 1000
-
-
-def imagenet_layout(arch: str) -> dict[str, torch.Size]:
-    """Keys and shapes of torchvision's `arch` ImageNet checkpoint (built on the meta device: no memory)."""
-    with torch.device("meta"):
-        reference = ResNetForImageClassification(ResNetConfig(**ARCHS[arch], in_channels=3, num_labels=IMAGENET_CLASSES))
-    return {key: value.shape for key, value in reference.state_dict().items()}
 
 
 def convert_state_dict(state_dict: Mapping[str, torch.Tensor], arch: str, num_labels: int | None = None,
@@ -38,8 +30,8 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], arch: str, num_la
     """
     if arch not in ARCHS:
         raise ConfigError(f"arch={arch!r}: expected one of {list(ARCHS)}")
-    labels = {"id2label": id2label} if id2label is not None else {"num_labels": num_labels or IMAGENET_CLASSES}
-    config = ResNetConfig(**ARCHS[arch], in_channels=in_channels or 3, problem_type=problem_type, **labels)
+    config = ResNetConfig(**ARCHS[arch], in_channels=in_channels or 3, problem_type=problem_type,
+                          **label_fields(num_labels, id2label))
     keep_head = config.num_labels == IMAGENET_CLASSES
     config.weights_info = {
         "converted_from": f"torchvision {arch}",
@@ -47,6 +39,7 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], arch: str, num_la
         "head": "ImageNet fc kept" if keep_head else f"new fc of {config.num_labels} outputs (random, to be trained)",
     }
     model = ResNetForImageClassification(config)
-    transfer_weights(model, state_dict, imagenet_layout(arch), first_conv="conv1.weight",
-                     new_head=() if keep_head else ("fc.",), source=f"torchvision {arch} state dict")
+    layout = imagenet_layout(ResNetForImageClassification, ResNetConfig, **ARCHS[arch])
+    transfer_weights(model, state_dict, layout, first_conv="conv1.weight", new_head=() if keep_head else ("fc.",),
+                     source=f"torchvision {arch} state dict")
     return model.eval()

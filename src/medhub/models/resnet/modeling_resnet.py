@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import initialization as init
-from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutput
+from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
 
-from ...layers.classification_loss import classification_loss
-from ...layers.classifier_utils import FineTuneMixin
-from ...modeling_utils import MedPreTrainedModel
+from ...layers.classifier_utils import FineTuneMixin, PooledClassifierHead, RadiographClassifier, TorchvisionInit
+from ...modeling_utils import MedPreTrainedModel, Paper
 from .configuration_resnet import ResNetConfig
 
 STAGE_WIDTHS = (64, 128, 256, 512)
@@ -82,31 +80,14 @@ def _projection(in_width: int, out_width: int, stride: int) -> nn.Sequential | N
     return nn.Sequential(nn.Conv2d(in_width, out_width, 1, stride=stride, bias=False), nn.BatchNorm2d(out_width))
 
 
-class ResNetPreTrainedModel(MedPreTrainedModel):
+class ResNetPreTrainedModel(TorchvisionInit, RadiographClassifier, MedPreTrainedModel):
     config_class = ResNetConfig
     base_model_prefix = "resnet"
     _no_split_modules = ["BasicBlock", "Bottleneck"]
-    paper_title = "Deep Residual Learning for Image Recognition"
-    paper_url = "https://arxiv.org/abs/1512.03385"
-    paper_bibtex = PAPER_BIBTEX
-    model_summary = (
-        "ResNet (He et al., 2016): residual blocks let very deep CNNs train; here with torchvision's "
-        "layout (v1.5) and keys so ImageNet weights can be fine-tuned on medical images."
-    )
-    pipeline_tag = "image-classification"
-
-    def default_image_processor(self):
-        """ImageNet-style input: the radiograph resized to 224 x 224 and normalised (1 or 3 channels)."""
-        from ...processing.radiograph import RadiographImageProcessor
-
-        return RadiographImageProcessor.for_imagenet_classifier(self.config.in_channels)
-
-    def _init_weights(self, module: nn.Module) -> None:
-        """torchvision's ResNet initialisation: He normal (fan_out) convolutions, BN at identity."""
-        if isinstance(module, nn.Conv2d):
-            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-        else:
-            super()._init_weights(module)
+    paper = Paper("Deep Residual Learning for Image Recognition",
+                  "https://arxiv.org/abs/1512.03385", PAPER_BIBTEX,
+                  "ResNet (He et al., 2016): residual blocks let very deep CNNs train; here with torchvision's layout "
+                  "(v1.5) and keys so ImageNet weights can be fine-tuned on medical images.")
 
 
 class ResNetModel(ResNetPreTrainedModel):
@@ -136,8 +117,7 @@ class ResNetModel(ResNetPreTrainedModel):
                 return_dict: bool | None = None, **kwargs) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
         """hidden_states: the stem output and each stage's output (5 maps, strides 4, 4, 8, 16, 32)."""
         self.validate_pixel_values(pixel_values, spatial_dims=2, min_size=MIN_INPUT_SIZE)
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states, return_dict = self.output_options(output_hidden_states, return_dict)
         x = self.maxpool(self.relu(self.bn1(self.conv1(pixel_values))))
         hidden_states = [x]
         for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
@@ -150,7 +130,7 @@ class ResNetModel(ResNetPreTrainedModel):
         return BaseModelOutputWithPoolingAndNoAttention(last_hidden_state=x, pooler_output=pooled, hidden_states=hidden)
 
 
-class ResNetForImageClassification(FineTuneMixin, ResNetModel):
+class ResNetForImageClassification(PooledClassifierHead, FineTuneMixin, ResNetModel):
     """ResNet with a dropout + linear head `fc` of `num_labels` outputs (torchvision's `fc` key)."""
 
     head_module_names = ("fc",)
@@ -161,13 +141,5 @@ class ResNetForImageClassification(FineTuneMixin, ResNetModel):
         self.fc = nn.Linear(self.num_features, config.num_labels)
         self.post_init()
 
-    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None,
-                output_hidden_states: bool | None = None, return_dict: bool | None = None,
-                **kwargs) -> ImageClassifierOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        features = super().forward(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
-        logits = self.fc(self.dropout(features.pooler_output))
-        loss = classification_loss(logits, labels, self.config.problem_type) if labels is not None else None
-        if not return_dict:
-            return tuple(v for v in (loss, logits, features.hidden_states) if v is not None)
-        return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=features.hidden_states)
+    def head_logits(self, features) -> torch.Tensor:
+        return self.fc(self.dropout(features.pooler_output))

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from huggingface_hub.dataclasses import strict
 
-from ...configuration_utils import MAX_DEPTH, MAX_WIDTH, MedPreTrainedConfig, check_choice, check_int
+from ...configuration_utils import MedPreTrainedConfig, check_choice, check_unet_fields
 from ...errors import ConfigError
-
-NORMS = (None, "batch", "instance")
 
 
 @strict
@@ -44,24 +42,14 @@ class UNetConfig(MedPreTrainedConfig):
     dropout: float = 0.5
     loss: str = "weighted_ce"
 
+    # The network of the paper (Fig. 1): 1 channel in, 2 classes, 64..1024 filters, valid padding.
+    PAPER = dict(spatial_dims=2, in_channels=1, num_labels=2, base_width=64, depth=4, padding="valid", norm=None,
+                 upsampling="transposed", dropout=0.5, loss="weighted_ce")
+    TINY = dict(base_width=4, depth=2, padding="valid", num_labels=2)
+
     def check(self) -> None:
-        check_choice(self, "spatial_dims", (2, 3))
-        check_int(self, "base_width", 1, MAX_WIDTH)
-        check_int(self, "depth", 1, MAX_DEPTH)
-        if self.base_width * 2**self.depth > MAX_WIDTH * 16:
-            raise ConfigError(f"UNetConfig: base_width={self.base_width} * 2**depth={2**self.depth} channels at "
-                              f"the bottleneck exceeds {MAX_WIDTH * 16}")
+        check_unet_fields(self)
         check_choice(self, "padding", ("valid", "same"))
-        check_choice(self, "norm", NORMS)
         check_choice(self, "upsampling", ("transposed", "interpolate"))
-        check_choice(self, "loss", ("weighted_ce", "ce", "dice_ce"))
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ConfigError(f"UNetConfig.dropout={self.dropout!r}: expected a probability in [0, 1)")
-
-    @classmethod
-    def paper(cls, **kwargs) -> "UNetConfig":
-        """The network of the paper (Fig. 1): 1 channel in, 2 classes, 64..1024 filters, valid padding."""
-        values = dict(spatial_dims=2, in_channels=1, num_labels=2, base_width=64, depth=4, padding="valid",
-                      norm=None, upsampling="transposed", dropout=0.5, loss="weighted_ce")
-        values.update(kwargs)
-        return cls(**values)

@@ -19,11 +19,13 @@ import torch
 from torch import nn
 from transformers.utils import ModelOutput
 
+from ...inference.inferers import Inferer, OverlapTileInferer, SlidingWindowInferer
 from ...layers.factories import conv, max_pool
 from ...layers.unet_blocks import DoubleConv, UpBlock
+from ...layers.unet_shapes import UNetShapes
 from ...losses.segmentation_loss import segmentation_loss
-from ...modeling_utils import MedPreTrainedModel
-from . import shapes_unet
+from ...modeling_utils import MedPreTrainedModel, Paper
+from ...processing.greyscale import GreyscaleImageProcessor
 from .configuration_unet import UNetConfig
 
 
@@ -49,21 +51,7 @@ class UNetSegmentationOutput(ModelOutput):
     decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
-class UNetPreTrainedModel(MedPreTrainedModel):
-    config_class = UNetConfig
-    base_model_prefix = "unet"
-    pipeline_tag = "image-segmentation"
-
-    def default_image_processor(self):
-        """Greyscale microscopy/EM input scaled to [0, 1] (the U-Net paper's ISBI setting); 1-channel models only."""
-        if self.config.in_channels != 1:
-            return None
-        from ...processing.greyscale import GreyscaleImageProcessor
-
-        return GreyscaleImageProcessor()
-    paper_title = "U-Net: Convolutional Networks for Biomedical Image Segmentation"
-    paper_url = "https://arxiv.org/abs/1505.04597"
-    paper_bibtex = """
+_BIBTEX = """
 @inproceedings{ronneberger2015unet,
   title     = {U-Net: Convolutional Networks for Biomedical Image Segmentation},
   author    = {Ronneberger, Olaf and Fischer, Philipp and Brox, Thomas},
@@ -74,25 +62,21 @@ class UNetPreTrainedModel(MedPreTrainedModel):
   year      = {2015},
   doi       = {10.1007/978-3-319-24574-4_28}
 }"""
-    model_summary = (
-        "U-Net: a fully convolutional encoder-decoder whose skip connections concatenate contracting-path "
-        "features into the expanding path, trained with a pixel-wise cross-entropy weighted to separate "
-        "touching cells. Unpadded convolutions: the output map is the centre of the input tile."
-    )
 
-    def output_size(self, input_size: int | tuple[int, ...]) -> tuple[int, ...]:
-        """Spatial size of the logits for an input of `input_size` (an int means every spatial dim)."""
-        spatial = self._as_spatial(input_size)
-        return shapes_unet.check_input_size(spatial, self.config.depth, self.config.padding, name="input_size")
 
-    def valid_input_size(self, size: int | tuple[int, ...]) -> int | tuple[int, ...]:
-        """The nearest input size the network accepts (per dim; an int in, an int out)."""
-        nearest = [shapes_unet.nearest_valid_length(s, self.config.depth, self.config.padding)
-                   for s in self._as_spatial(size)]
-        return nearest[0] if isinstance(size, int) else tuple(nearest)
+class UNetPreTrainedModel(UNetShapes, MedPreTrainedModel):
+    config_class = UNetConfig
+    base_model_prefix = "unet"
+    processor_class = GreyscaleImageProcessor
+    paper = Paper("U-Net: Convolutional Networks for Biomedical Image Segmentation",
+                  "https://arxiv.org/abs/1505.04597", _BIBTEX,
+                  "U-Net: a fully convolutional encoder-decoder whose skip connections concatenate contracting-path "
+                  "features into the expanding path, trained with a pixel-wise cross-entropy weighted to separate "
+                  "touching cells. Unpadded convolutions: the output map is the centre of the input tile.")
 
-    def _as_spatial(self, size: int | tuple[int, ...]) -> tuple[int, ...]:
-        return (size,) * self.config.spatial_dims if isinstance(size, int) else tuple(size)
+    def inferer_class(self) -> type[Inferer]:
+        """The paper's overlap-tile strategy for valid padding; Gaussian sliding windows for 'same' padding."""
+        return OverlapTileInferer if self.config.padding == "valid" else SlidingWindowInferer
 
 
 class UNetModel(UNetPreTrainedModel):
@@ -118,9 +102,8 @@ class UNetModel(UNetPreTrainedModel):
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
                 return_dict: bool | None = None) -> UNetModelOutput | tuple:
         self.validate_pixel_values(pixel_values)
-        shapes_unet.check_input_size(tuple(pixel_values.shape[2:]), self.config.depth, self.config.padding)
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        self.check_input_size(tuple(pixel_values.shape[2:]))
+        output_hidden_states, return_dict = self.output_options(output_hidden_states, return_dict)
 
         skips, x = [], pixel_values
         for level, block in enumerate(self.encoder_blocks):
@@ -164,8 +147,8 @@ class UNetForSegmentation(UNetPreTrainedModel):
                 output_attentions: bool | None = None, return_dict: bool | None = None
                 ) -> UNetSegmentationOutput | tuple:
         """`output_attentions` is accepted for a uniform signature; U-Net has no attention maps."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         features = self.unet(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        _, return_dict = self.output_options(None, return_dict)
         logits = self.segmentation_head(features.last_hidden_state)
         loss = None
         if labels is not None:

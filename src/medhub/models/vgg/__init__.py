@@ -1,6 +1,6 @@
 """VGG family: registers `medhub-vgg` with medhub and transformers' Auto classes."""
 
-from ...auto import register_model
+from ...registry import register_model
 from .configuration_vgg import VGGConfig
 from .modeling_vgg import VGGForImageClassification, VGGModel, VGGPreTrainedModel
 

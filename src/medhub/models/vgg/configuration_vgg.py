@@ -42,8 +42,12 @@ class VGGConfig(MedPreTrainedConfig):
     classifier_hidden: int = 4096
     drop_rate: float = 0.5
 
+    # VGG-16 with the global-average-pooling head on greyscale radiographs, normal vs pneumonia.
+    REFERENCE = dict(depth=16, in_channels=1, classifier_type="gap", id2label={0: "normal", 1: "pneumonia"})
+    TINY = dict(depth=11, batch_norm=True, classifier_type="gap", num_labels=2, in_channels=1)
+
     @classmethod
-    def from_arch(cls, arch: str, **kwargs) -> "VGGConfig":
+    def from_arch(cls, arch: str, **kwargs) -> VGGConfig:
         """The config of a torchvision architecture name, e.g. `VGGConfig.from_arch("vgg16_bn", num_labels=2)`."""
         archs = {f"vgg{d}{suffix}": (d, suffix == "_bn") for suffix in ("", "_bn") for d in VGG_LAYOUTS}
         if arch not in archs:

@@ -8,12 +8,12 @@ dropped for a small new one. Reading the checkpoint file is left to the caller (
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
 from ...errors import ConfigError
-from ...layers.weight_transfer import transfer_weights
+from ...layers.weight_transfer import IMAGENET_CLASSES, imagenet_layout, label_fields, transfer_weights
 from .configuration_vgg import VGG_LAYOUTS, VGGConfig
 from .modeling_vgg import VGGForImageClassification
 
@@ -21,14 +21,6 @@ ARCHS = {
     f"vgg{depth}{suffix}": {"depth": depth, "batch_norm": suffix == "_bn"}
     for suffix in ("", "_bn") for depth in VGG_LAYOUTS
 }
-IMAGENET_CLASSES = 1000
-
-
-def imagenet_layout(arch: str) -> dict[str, torch.Size]:
-    """Keys and shapes of torchvision's `arch` ImageNet checkpoint (built on the meta device: no memory)."""
-    with torch.device("meta"):
-        reference = VGGForImageClassification(VGGConfig(**ARCHS[arch], in_channels=3, num_labels=IMAGENET_CLASSES))
-    return {key: value.shape for key, value in reference.state_dict().items()}
 
 
 def convert_state_dict(state_dict: Mapping[str, torch.Tensor], arch: str, num_labels: int | None = None,
@@ -43,9 +35,8 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], arch: str, num_la
     """
     if arch not in ARCHS:
         raise ConfigError(f"arch={arch!r}: expected one of {list(ARCHS)}")
-    labels = {"id2label": id2label} if id2label is not None else {"num_labels": num_labels or IMAGENET_CLASSES}
     config = VGGConfig(**ARCHS[arch], in_channels=in_channels or 3, classifier_type=classifier_type,
-                       problem_type=problem_type, **labels)
+                       problem_type=problem_type, **label_fields(num_labels, id2label))
     if classifier_type == "gap":
         new_head, head = ("classifier.",), f"new global-average-pooling head of {config.num_labels} outputs"
     elif config.num_labels == IMAGENET_CLASSES:
@@ -54,6 +45,7 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], arch: str, num_la
         new_head, head = ("classifier.6.",), f"ImageNet classifier.0/.3 kept, new classifier.6 of {config.num_labels} outputs"
     config.weights_info = {"converted_from": f"torchvision {arch}", "pretrained_on": "ImageNet-1k", "head": head}
     model = VGGForImageClassification(config)
-    transfer_weights(model, state_dict, imagenet_layout(arch), first_conv="features.0.weight",
-                     new_head=new_head, source=f"torchvision {arch} state dict")
+    layout = imagenet_layout(VGGForImageClassification, VGGConfig, **ARCHS[arch])
+    transfer_weights(model, state_dict, layout, first_conv="features.0.weight", new_head=new_head,
+                     source=f"torchvision {arch} state dict")
     return model.eval()

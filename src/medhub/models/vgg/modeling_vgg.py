@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import initialization as init
-from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutput
+from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
 
-from ...layers.classification_loss import classification_loss
-from ...layers.classifier_utils import FineTuneMixin
-from ...modeling_utils import MedPreTrainedModel
+from ...layers.classifier_utils import FineTuneMixin, PooledClassifierHead, RadiographClassifier, TorchvisionInit
+from ...modeling_utils import MedPreTrainedModel, Paper
 from .configuration_vgg import POOL, VGGConfig
 
 IMAGENET_POOL_SIZE = 7  # the imagenet head sees a 7x7 map whatever the input size (adaptive pooling)
@@ -44,35 +42,15 @@ def make_features(layout: tuple, in_channels: int, batch_norm: bool) -> nn.Seque
     return nn.Sequential(*layers)
 
 
-class VGGPreTrainedModel(MedPreTrainedModel):
+class VGGPreTrainedModel(TorchvisionInit, RadiographClassifier, MedPreTrainedModel):
     config_class = VGGConfig
     base_model_prefix = "vgg"
-    paper_title = "Very Deep Convolutional Networks for Large-Scale Image Recognition"
-    paper_url = "https://arxiv.org/abs/1409.1556"
-    paper_bibtex = PAPER_BIBTEX
-    model_summary = (
-        "VGG (Simonyan & Zisserman, 2015): stacks of 3x3 convolutions and max pooling; here with torchvision's "
-        "layout and keys (with or without batch norm) so ImageNet weights can be fine-tuned on medical images."
-    )
-    pipeline_tag = "image-classification"
-
-    def default_image_processor(self):
-        """ImageNet-style input: the radiograph resized to 224 x 224 and normalised (1 or 3 channels)."""
-        from ...processing.radiograph import RadiographImageProcessor
-
-        return RadiographImageProcessor.for_imagenet_classifier(self.config.in_channels)
-
-    def _init_weights(self, module: nn.Module) -> None:
-        """torchvision's VGG initialisation: He normal (fan_out) convolutions, N(0, 0.01) linear layers."""
-        if isinstance(module, nn.Conv2d):
-            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            init.normal_(module.weight, 0.0, 0.01)
-            init.zeros_(module.bias)
-        else:
-            super()._init_weights(module)
+    linear_init_std = 0.01  # torchvision's VGG: N(0, 0.01) linear layers
+    paper = Paper("Very Deep Convolutional Networks for Large-Scale Image Recognition",
+                  "https://arxiv.org/abs/1409.1556", PAPER_BIBTEX,
+                  "VGG (Simonyan & Zisserman, 2015): stacks of 3x3 convolutions and max pooling; here with "
+                  "torchvision's layout and keys (with or without batch norm) so ImageNet weights can be fine-tuned "
+                  "on medical images.")
 
 
 class VGGModel(VGGPreTrainedModel):
@@ -88,9 +66,8 @@ class VGGModel(VGGPreTrainedModel):
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
                 return_dict: bool | None = None, **kwargs) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
         """hidden_states: the output of each of the five stages (after its max pool; strides 2 to 32)."""
+        output_hidden_states, return_dict = self.output_options(output_hidden_states, return_dict)
         self.validate_pixel_values(pixel_values, spatial_dims=2, min_size=MIN_INPUT_SIZE)
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         x = pixel_values
         hidden_states = []
         for layer in self.features:
@@ -104,7 +81,7 @@ class VGGModel(VGGPreTrainedModel):
         return BaseModelOutputWithPoolingAndNoAttention(last_hidden_state=x, pooler_output=pooled, hidden_states=hidden)
 
 
-class VGGForImageClassification(FineTuneMixin, VGGModel):
+class VGGForImageClassification(PooledClassifierHead, FineTuneMixin, VGGModel):
     """VGG with torchvision's ImageNet head (`classifier.0/.3/.6`) or a small global-average-pooling head.
 
     For freeze_backbone()/parameter_groups() the head is the whole `classifier` (with the imagenet head also
@@ -129,16 +106,7 @@ class VGGForImageClassification(FineTuneMixin, VGGModel):
             self.classifier = nn.Linear(self.num_features, config.num_labels)
         self.post_init()
 
-    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None,
-                output_hidden_states: bool | None = None, return_dict: bool | None = None,
-                **kwargs) -> ImageClassifierOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        features = super().forward(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+    def head_logits(self, features) -> torch.Tensor:
         if self.config.classifier_type == "imagenet":
-            logits = self.classifier(torch.flatten(self.avgpool(features.last_hidden_state), 1))
-        else:
-            logits = self.classifier(self.dropout(features.pooler_output))
-        loss = classification_loss(logits, labels, self.config.problem_type) if labels is not None else None
-        if not return_dict:
-            return tuple(v for v in (loss, logits, features.hidden_states) if v is not None)
-        return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=features.hidden_states)
+            return self.classifier(torch.flatten(self.avgpool(features.last_hidden_state), 1))
+        return self.classifier(self.dropout(features.pooler_output))

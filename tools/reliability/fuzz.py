@@ -96,8 +96,8 @@ def build_seeds(data_dir: Path, seed_dir: Path) -> dict[str, list[Path]]:
     """Write the seed files (crops of the real data in their formats) once; return target -> seed paths."""
     import nibabel as nib
     import pydicom
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
     from PIL import Image
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     seed_dir.mkdir(parents=True, exist_ok=True)
     done = seed_dir / ".complete"
@@ -168,8 +168,8 @@ def build_seeds(data_dir: Path, seed_dir: Path) -> dict[str, list[Path]]:
 
     import torch
 
-    from ..auto import MedConfig, MedModel
-    from ..processing import GreyscaleImageProcessor, RadiographImageProcessor, VolumeImageProcessor
+    from medhub.auto import MedConfig, MedModel
+    from medhub.processing import GreyscaleImageProcessor, RadiographImageProcessor, VolumeImageProcessor
 
     torch.manual_seed(0)
     config = MedConfig.for_model("medhub-unet", in_channels=1, num_labels=2, base_width=2, depth=1, padding="same")
@@ -577,8 +577,8 @@ _mutate_dicom = _format_or_bytes("case.dcm", mutate_dicom_dataset)
 
 
 def _run_dicom(path):
-    from ..io import read_dicom
-    from ..processing import RadiographImageProcessor
+    from medhub.io import read_dicom
+    from medhub.processing import RadiographImageProcessor
 
     image = read_dicom(path)
     if image.number_of_frames > 1 or image.pixels.ndim != 2:
@@ -630,8 +630,8 @@ def _mutate_series(seed, out_dir, rng):
 
 
 def _run_series(path):
-    from ..io import read_dicom_series
-    from ..processing import VolumeImageProcessor
+    from medhub.io import read_dicom_series
+    from medhub.processing import VolumeImageProcessor
 
     volume = read_dicom_series(path)
     return volume, VolumeImageProcessor(orientation="RAS")(volume, return_tensors="np")["pixel_values"]
@@ -675,8 +675,8 @@ def _mutate_nifti(seed, out_dir, rng):
 
 
 def _run_nifti(path):
-    from ..io import read_nifti
-    from ..processing import VolumeImageProcessor
+    from medhub.io import read_nifti
+    from medhub.processing import VolumeImageProcessor
 
     volume = read_nifti(path)
     processor = VolumeImageProcessor(target_spacing=[2.0, 2.0, 2.0], intensity_normalization="zscore")
@@ -702,8 +702,8 @@ def _mutate_image(seed, out_dir, rng):
 
 
 def _run_image(path):
-    from ..io import read_image
-    from ..processing import GreyscaleImageProcessor
+    from medhub.io import read_image
+    from medhub.processing import GreyscaleImageProcessor
 
     image = read_image(path)
     return image, GreyscaleImageProcessor(do_resize=True, size=32)(image, return_tensors="np")["pixel_values"]
@@ -730,7 +730,7 @@ _mutate_medmnist = _format_or_bytes("case.npz", mutate_npz)
 
 
 def _run_medmnist(path):
-    from ..io import read_medmnist
+    from medhub.io import read_medmnist
 
     return read_medmnist(path, "train"), read_medmnist(path, "val")
 
@@ -756,7 +756,7 @@ def _mutate_model_file(name: str, structural):
 
 
 def _run_model(path):
-    from ..auto import MedModel
+    from medhub.auto import MedModel
 
     return MedModel.from_pretrained(path)
 
@@ -794,7 +794,7 @@ _PROCESSOR_INPUTS: dict[str, object] = {}
 
 def _processor_input(kind: str):
     if kind not in _PROCESSOR_INPUTS:
-        from ..io import Volume
+        from medhub.io import Volume
 
         rng = np.random.default_rng(0)
         if kind == "VolumeImageProcessor":
@@ -806,7 +806,7 @@ def _processor_input(kind: str):
 
 
 def _run_processor(path):
-    from ..auto import load_image_processor
+    from medhub.auto import load_image_processor
 
     processor = load_image_processor(path)
     return processor, processor(_processor_input(type(processor).__name__), return_tensors="np")["pixel_values"]
@@ -868,7 +868,7 @@ def case_rng(base_seed: int, target: str, index: int):
 
 def run_case(target_name: str, index: int, base_seed: int, seeds: dict[str, list[Path]], work: Path) -> dict:
     """Build case `index` of `target_name` in `work` (emptied first), run it, classify the outcome."""
-    from ..errors import MedhubError
+    from medhub.errors import MedhubError
 
     target = TARGETS.get(target_name) or SELFTEST_TARGETS[target_name]
     shutil.rmtree(work, ignore_errors=True)

@@ -1,9 +1,9 @@
-"""Reliability tooling: fuzzing of medhub's readers and loaders with mutated real files.
+"""Reliability tooling (of the checkout, not the package): fuzzing of medhub's readers and loaders with mutated real files.
 
-- `medhub.reliability.fuzz`: the seed files (derived from ../shared/data), the mutators and, per target
+- `tools.reliability.fuzz`: the seed files (derived from ../shared/data), the mutators and, per target
   (a reader or loader), what a *correct* outcome is: a result that passes the target's invariants, or a
   `MedhubError` whose message names the file.
-- `medhub.reliability.runner`: runs cases in a worker subprocess with a per-case timeout, so interpreter
+- `tools.reliability.runner`: runs cases in a worker subprocess with a per-case timeout, so interpreter
   crashes (segfaults, aborts, OOM kills) and hangs are recorded with the case that caused them.
 
 `benchmarks/reliability.py` runs the full campaign and writes `benchmarks/RELIABILITY.md`;

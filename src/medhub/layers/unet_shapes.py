@@ -1,4 +1,5 @@
-"""Which input sizes go through a U-Net and what size comes out, per spatial dimension.
+"""Which input sizes go through a U-Net (the paper's, or the Attention U-Net) and what size comes out, per spatial
+dimension; `UNetShapes` gives the U-Net families' models these answers for their config.
 
 With padding="valid" (the paper) every double convolution trims 4 pixels and every 2x2 max-pooling
 needs an even size, so an input length L passes only if L = 2**depth * k + 4 * (2**depth - 1) for an
@@ -9,7 +10,7 @@ multiples of 2**depth.
 
 from __future__ import annotations
 
-from ...errors import InputError
+from ..errors import InputError
 
 
 def output_length(length: int, depth: int, padding: str) -> int | None:
@@ -69,16 +70,46 @@ def check_input_size(spatial: tuple[int, ...], depth: int, padding: str, name: s
     """The output spatial size for input `spatial`; InputError naming the minimum or nearest valid size."""
     where = f"U-Net (padding={padding!r}, depth={depth})"
     minimum = minimum_input_length(depth, padding)
+    nearest = tuple(nearest_valid_length(s, depth, padding) for s in spatial)
     if any(s < minimum for s in spatial):
         raise InputError(
             f"{name}: spatial size {tuple(spatial)} is too small for {where}: the minimum input size is {minimum} "
-            f"per spatial dim (valid sizes are {rule(depth, padding)})"
+            f"per spatial dim (valid sizes are {rule(depth, padding)}); the nearest valid input size is {nearest}"
         )
     out = tuple(output_length(s, depth, padding) for s in spatial)
     if any(o is None for o in out):
-        nearest = tuple(nearest_valid_length(s, depth, padding) for s in spatial)
         raise InputError(
             f"{name}: spatial size {tuple(spatial)} does not fit {where}: valid sizes are {rule(depth, padding)}; "
             f"the nearest valid input size is {nearest}"
         )
     return out
+
+
+class UNetShapes:
+    """Mixed into a U-Net family's PreTrainedModel (its config has `depth`, `padding`, `spatial_dims`): the task
+    (dense segmentation) and the sizes the network takes and gives."""
+
+    pipeline_tag = "image-segmentation"
+
+    @property
+    def input_size_multiple(self) -> int:
+        return 2**self.config.depth
+
+    def example_input_size(self) -> tuple[int, ...]:
+        return (minimum_input_length(self.config.depth, self.config.padding),) * self.config.spatial_dims
+
+    def check_input_size(self, spatial: tuple[int, ...], name: str = "pixel_values") -> tuple[int, ...]:
+        """The output spatial size for input `spatial`; InputError naming the minimum or nearest valid size."""
+        return check_input_size(tuple(spatial), self.config.depth, self.config.padding, name=name)
+
+    def output_size(self, input_size: int | tuple[int, ...]) -> tuple[int, ...]:
+        """Spatial size of the logits for an input of `input_size` (an int means every spatial dim)."""
+        return self.check_input_size(self._as_spatial(input_size), name="input_size")
+
+    def valid_input_size(self, size: int | tuple[int, ...]) -> int | tuple[int, ...]:
+        """The nearest input size the network accepts (per dim; an int in, an int out)."""
+        nearest = [nearest_valid_length(s, self.config.depth, self.config.padding) for s in self._as_spatial(size)]
+        return nearest[0] if isinstance(size, int) else tuple(nearest)
+
+    def _as_spatial(self, size: int | tuple[int, ...]) -> tuple[int, ...]:
+        return (size,) * self.config.spatial_dims if isinstance(size, int) else tuple(size)

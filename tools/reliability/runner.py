@@ -1,6 +1,6 @@
 """Run fuzz cases in a worker subprocess: a crash or a hang is caught and recorded with its case.
 
-The parent sends case indices (one JSON line each) to `python -m medhub.reliability.runner`, and waits at
+The parent sends case indices (one JSON line each) to `python -m tools.reliability.runner` (run from the repository root), and waits at
 most `timeout` seconds for each answer. No answer in time: the case is a `hang`, the worker is killed and a
 new one started. The worker dies (segfault, abort, killed for memory): the case is a `crash`. The worker's
 address space is capped (`memory_mb`), so a reader that believes a huge declared size fails with
@@ -22,6 +22,8 @@ from pathlib import Path
 
 from .fuzz import FAILURES
 
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout: the worker imports `tools.reliability` from it
+
 
 @dataclass
 class CampaignResult:
@@ -38,11 +40,12 @@ class CampaignResult:
 
 class _Worker:
     def __init__(self, data_dir: Path, seed_dir: Path, base_seed: int, memory_mb: int, nice: int):
-        cmd = [sys.executable, "-m", "medhub.reliability.runner", str(data_dir), str(seed_dir), str(base_seed),
+        cmd = [sys.executable, "-m", "tools.reliability.runner", str(data_dir), str(seed_dir), str(base_seed),
                str(memory_mb)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
         self.log = Path(tempfile.mkstemp(prefix="medhub-fuzz-worker-", suffix=".log")[1])
         with open(self.log, "wb") as err:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env,
                                          preexec_fn=(lambda: os.nice(nice)) if nice else None, bufsize=0)
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)

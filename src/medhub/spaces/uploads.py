@@ -1,44 +1,34 @@
-"""What every demo tab shares: the zoo entries, model loading, GPU placement, input checks and clean-up.
+"""Uploads to the demos: what is accepted (checked from headers before any pixel is decoded), how a DICOM series
+zip is unpacked, and when uploads are deleted.
 
-- `ZOO`: the six demo models (zoo id, demo kind, title, example inputs) with the reference configuration that
-  stands in, with random weights and a prominent banner, while the zoo has no trained checkpoint for an id.
-- `load_model(id)`: `MedModel.from_pretrained("medhub/<id>")` on CUDA when present, else CPU.
-- `gpu(fn)`: `spaces.GPU(fn)` when the `spaces` package (Hugging Face ZeroGPU) is importable, else `fn`.
-- `check_upload(path, dims)`: the file's format and size from its header only, before any pixel is decoded,
-  so a 10000x10000 PNG or a 4-D NIfTI is refused with a message instead of exhausting memory.
-- `user_errors`: turns any failure of a request into a `gr.Error` (a message in the UI and in gradio_client's
-  exception); `uploads.held(paths)` deletes the uploads of a request once it is answered (a few seconds later, so that a
-  concurrent request for the same file, which gradio stores at the same path, is still served).
+- `check_upload(path, dims)`: the file's format and size from its header only, so a 10000x10000 PNG or a 4-D
+  NIfTI is refused with a message instead of exhausting memory;
+- `unzip_series(path, into)`: a zip of one DICOM series, unpacked safely (no absolute or '..' names, bounded size);
+- `uploads.held(paths)`: deletes the uploads of a request once it is answered (a few seconds later, so that a
+  concurrent request for the same file, which gradio stores at the same path, is still served); `watch_queue`
+  lets the sweeper see queued requests and deletes the uploads of requests the full queue refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import filecmp
-import functools
 import os
 import shutil
-import tempfile
 import threading
 import time
 import weakref
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
-import torch
+from gradio.utils import get_upload_folder
 
-from ..errors import InputError, MedhubError, ModelNotFoundError
+from ..errors import InputError
+from ..io import sniff
 from ..shared_data import data_dir as shared_data_dir
+from ..zoo.catalog import Checkpoint
 
-DISCLAIMER = ("**Research use only - not a medical device.** These demos are not for diagnosis, treatment or any "
-              "clinical decision. Uploaded images are processed in memory and deleted when the request is answered; "
-              "do not upload identifiable patient data.")
-UNTRAINED_BANNER = ("⚠️ **UNTRAINED WEIGHTS - OUTPUTS ARE MEANINGLESS.** `medhub/{id}` is not in the Hub or the local "
-                    "zoo yet, so this tab runs the reference {family} configuration with random weights; it only shows "
-                    "that the pipeline works end to end.")
 MAX_FILE_SIZE = os.environ.get("MEDHUB_DEMO_MAX_FILE_SIZE", "100mb")  # per uploaded file (gradio refuses larger)
 QUEUE_SIZE = int(os.environ.get("MEDHUB_DEMO_QUEUE_SIZE", "64"))  # requests waiting beyond this are refused
 MAX_PIXELS = 50_000_000  # 2D: ~7000x7000; larger radiographs are not a demo's job
@@ -49,126 +39,8 @@ UPLOAD_GRACE_S = float(os.environ.get("MEDHUB_DEMO_UPLOAD_GRACE_S", "10"))  # up
 # An upload whose request was refused (queue full) is deleted once it is this old and no request uses it: a client
 # may upload, then join the queue seconds later on a busy server, so a short grace would delete a live upload.
 REFUSED_UPLOAD_TTL_S = float(os.environ.get("MEDHUB_DEMO_REFUSED_UPLOAD_TTL_S", "60"))
-OUTPUT_MAX_AGE_S = 600  # downloads (mask PNG/NIfTI) written by the app are deleted after this
 
 
-@dataclass(frozen=True)
-class ZooEntry:
-    """One demo: `id` (medhub/<id>), `kind` ("classify", "segment2d", "segment3d"), a title and examples."""
-
-    id: str
-    kind: str
-    title: str
-    family: str
-    description: str
-    examples: tuple[str, ...] = ()  # paths relative to the examples folder (../shared/data)
-    hardware: str = "zero-a10g"
-
-    @property
-    def short(self) -> str:
-        """The tab label: the title without its parenthesised task."""
-        return self.title.split(" (")[0]
-
-    @property
-    def slug(self) -> str:
-        return self.id.replace("-", "_")
-
-
-_XRAYS = ("chest-xray-samples/00000001_000.png", "chest-xray-samples/16747_3_1.jpg",
-          "chest-xray-samples/1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm",
-          "chest-xray-samples/Fake_MONOHR1.dcm", "chest-xray-samples/tb0005.png")
-_BRATS = ("brats2015-examples/brats_2013_pat0003_1/Flair_subtrMeanDivStd.nii.gz",
-          "brats2015-examples/brats_2013_pat0003_1/T1c_subtrMeanDivStd.nii.gz")
-ZOO: dict[str, ZooEntry] = {e.id: e for e in (
-    ZooEntry("chexnet-pneumonia", "classify", "CheXNet (pneumonia)", "CheXNet (DenseNet-121)",
-             "Chest radiograph -> normal / pneumonia, with the class activation map (Rajpurkar et al. 2017).", _XRAYS),
-    ZooEntry("resnet18-pneumonia", "classify", "ResNet-18 (pneumonia)", "ResNet-18",
-             "Chest radiograph -> normal / pneumonia, with the class activation map (He et al. 2016).", _XRAYS),
-    ZooEntry("vgg16-pneumonia", "classify", "VGG-16 (pneumonia)", "VGG-16 (GAP head)",
-             "Chest radiograph -> normal / pneumonia, with the class activation map (Simonyan & Zisserman 2015).",
-             _XRAYS),
-    ZooEntry("unet-isbi2012", "segment2d", "U-Net (ISBI 2012 EM)", "U-Net",
-             "Electron-microscopy section -> membrane / cell interior (Ronneberger et al. 2015).",
-             ("isbi2012-em/train/image/0.png", "isbi2012-em/unlabeled/test_0.png")),
-    ZooEntry("attention-unet-brats", "segment3d", "Attention U-Net (BraTS)", "3D Attention U-Net",
-             "Brain MRI (FLAIR + T1c) -> tumour sub-regions, with the attention gates' maps (Oktay et al. 2018).",
-             _BRATS),
-    ZooEntry("deepmedic-brats", "segment3d", "DeepMedic (BraTS)", "DeepMedic",
-             "Brain MRI (FLAIR + T1c) -> tumour sub-regions, multi-scale 3D CNN (Kamnitsas et al. 2017).", _BRATS),
-)}
-
-
-def reference_config(model_id: str):
-    """The family's reference configuration used (with random weights) while `medhub/<id>` is not available."""
-    from .. import AttentionUNetConfig, CheXNetConfig, DeepMedicConfig, ResNetConfig, UNetConfig, VGGConfig
-
-    binary = {"id2label": {0: "normal", 1: "pneumonia"}}
-    volumes = {"in_channels": 2, "channel_names": ["flair", "t1c"], "num_labels": 5,
-               "id2label": {0: "background", 1: "necrosis", 2: "edema", 3: "non-enhancing", 4: "enhancing"}}
-    factories = {
-        "chexnet-pneumonia": lambda: CheXNetConfig(in_channels=1, problem_type="single_label_classification", **binary),
-        "resnet18-pneumonia": lambda: ResNetConfig(depth=18, in_channels=1, **binary),
-        "vgg16-pneumonia": lambda: VGGConfig(depth=16, in_channels=1, classifier_type="gap", **binary),
-        "unet-isbi2012": lambda: UNetConfig(base_width=32, padding="same", norm="batch",
-                                            id2label={0: "membrane", 1: "cell"}),
-        "attention-unet-brats": lambda: AttentionUNetConfig(spatial_dims=3, **volumes),
-        "deepmedic-brats": lambda: DeepMedicConfig.released(id2label=volumes["id2label"]),
-    }
-    if model_id not in factories:
-        raise InputError(f"{model_id!r}: no demo for this id; the demos are {', '.join(factories)}")
-    return factories[model_id]()
-
-
-# -- models ---------------------------------------------------------------------------------------------------
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@dataclass
-class LoadedModel:
-    """A model ready for requests; `lock` serialises requests (Grad-CAM hooks are not thread-safe)."""
-
-    entry: ZooEntry
-    model: Any
-    trained: bool
-    source: str
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def banner(self) -> str:
-        return "" if self.trained else UNTRAINED_BANNER.format(id=self.entry.id, family=self.entry.family)
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.model.config.labels)
-
-
-def load_model(model_id: str) -> LoadedModel:
-    """`MedModel.from_pretrained("medhub/<id>")`; the reference config with random weights (flagged) if missing."""
-    from ..auto import MedModel
-
-    entry = ZOO[model_id]
-    try:
-        model, trained = MedModel.from_pretrained(f"medhub/{model_id}"), True
-        source = str(getattr(model, "hub_source", "medhub zoo"))
-    except ModelNotFoundError:
-        torch.manual_seed(0)
-        model, trained = MedModel.from_config(reference_config(model_id)), False
-        source = "reference configuration, random weights (not in the Hub or the local zoo yet)"
-    return LoadedModel(entry, model.eval().to(device()), trained, source)
-
-
-def gpu(fn: Callable) -> Callable:
-    """Wrap `fn` with `spaces.GPU` (ZeroGPU on Hugging Face Spaces) when that package is importable."""
-    try:
-        import spaces  # type: ignore[import-not-found]
-    except ImportError:
-        return fn
-    wrap = getattr(spaces, "GPU", None)  # not e.g. a folder named spaces/ on sys.path (a namespace package)
-    return wrap(fn) if callable(wrap) else fn
-
-
-# -- inputs ---------------------------------------------------------------------------------------------------
 def examples_dir() -> Path | None:
     """MEDHUB_EXAMPLES_DIR, else the shared data folder (../shared/data or MEDHUB_DATA_DIR); None when absent."""
     if os.environ.get("MEDHUB_EXAMPLES_DIR"):
@@ -177,11 +49,12 @@ def examples_dir() -> Path | None:
     return shared_data_dir()
 
 
-def example_paths(entry: ZooEntry, folder: Path | None) -> list[str]:
+def example_paths(entry: Checkpoint, folder: Path | None) -> list[str]:
     """The entry's example files present in `folder` (registered: gradio's copies are not deleted as uploads)."""
     paths = [str(folder / p) for p in entry.examples if folder is not None and (folder / p).is_file()]
     register_examples(paths)
     return paths
+
 
 
 def _name(path: str | Path) -> str:
@@ -194,8 +67,6 @@ def check_upload(path: str | Path, dims: int) -> str:
 
     dims=2: PNG/JPEG/DICOM of at most MAX_SIDE pixels a side and MAX_PIXELS in all; dims=3: NIfTI with exactly
     three spatial dimensions (a trailing singleton allowed) and at most MAX_VOXELS, or a zip of a DICOM series."""
-    from ..io import sniff
-
     path = Path(path)
     if dims == 3 and zipfile.is_zipfile(path):
         return "zip"
@@ -264,8 +135,6 @@ def unzip_series(path: str | Path, into: Path) -> Path:
 
 def upload_folder() -> Path:
     """Where gradio keeps uploads (GRADIO_TEMP_DIR, else <tmp>/gradio)."""
-    from gradio.utils import get_upload_folder
-
     return Path(get_upload_folder()).resolve()
 
 
@@ -347,7 +216,7 @@ class _Uploads:
                     return
 
 
-_APPS: "weakref.WeakSet" = weakref.WeakSet()
+_APPS: weakref.WeakSet = weakref.WeakSet()
 
 
 def watch_queue(app) -> None:
@@ -437,65 +306,6 @@ def _delete(path: Path) -> None:
 uploads = _Uploads()
 
 
-def user_errors(fn: Callable) -> Callable:
-    """Run a request; any failure becomes a `gr.Error` with a message saying what was wrong with which input."""
-    import gradio as gr
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except (MedhubError, ValueError, OSError) as err:
-            raise gr.Error(str(err), title="Input not accepted") from None
-        except MemoryError:
-            raise gr.Error("the input is too large to process on this machine; crop or downsample it") from None
-        except Exception as err:  # noqa: BLE001 - the server must keep serving whatever a request does
-            raise gr.Error(f"could not process this input: {type(err).__name__}: {err}") from None
-    return wrapper
-
-
-# -- outputs --------------------------------------------------------------------------------------------------
-_OUTPUTS: Path | None = None
-
-
-def output_dir() -> Path:
-    """A private folder for downloads (mask PNG / NIfTI); files older than OUTPUT_MAX_AGE_S are swept away."""
-    global _OUTPUTS
-    if _OUTPUTS is None or not _OUTPUTS.is_dir():
-        _OUTPUTS = Path(tempfile.mkdtemp(prefix="medhub-demo-"))
-    now = time.time()
-    for old in _OUTPUTS.iterdir():
-        if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=_OUTPUTS))
-
-
-def picture_file(array: np.ndarray | None, name: str = "image") -> str | None:
-    """`array` (uint8 grey or RGB) as a PNG in a fresh output folder, for an image output of an event.
-
-    Why not return the array: gradio saves an array output under the hash of its bytes and rewrites that file in
-    place, so two users receiving the same picture at once (the same upload) could be served a half-written
-    file. A returned file is copied into gradio's cache under a temporary name and renamed, which is safe."""
-    if array is None:
-        return None
-    from ..predict import save_png
-
-    return str(save_png(np.ascontiguousarray(array), output_dir() / f"{name}.png"))
-
-
-def scale_to_uint8(array: np.ndarray) -> np.ndarray:
-    """Min-max (1st-99th percentile for volumes) scaling to 0..255 for display."""
-    array = np.asarray(array, dtype=np.float32)
-    low, high = np.percentile(array, [0.5, 99.5]) if array.ndim == 3 else (array.min(), array.max())
-    return (np.clip((array - low) / max(float(high - low), 1e-6), 0, 1) * 255).astype(np.uint8)
-
-
-def model_details(loaded: LoadedModel) -> str:
-    config = loaded.model.config
-    state = "trained weights" if loaded.trained else "**random weights**"
-    return (f"`medhub/{loaded.entry.id}`: {type(loaded.model).__name__}, {loaded.model.num_parameters():,} parameters, "
-            f"{state} ({loaded.source}); input: {config.in_channels} channel(s)"
-            f"{' ' + str(list(config.channel_names)) if getattr(config, 'channel_names', None) else ''}; "
-            f"labels: {', '.join(config.labels)}; running on {device().type.upper()}.")
+__all__ = ["MAX_FILE_SIZE", "MAX_PIXELS", "MAX_SIDE", "MAX_VOXELS", "MAX_ZIP_BYTES", "QUEUE_SIZE", "check_upload",
+           "example_paths", "examples_dir", "register_examples", "unzip_series", "upload_folder", "uploads",
+           "watch_queue"]

@@ -1,0 +1,110 @@
+"""What `medhub predict` writes, and how: every file under a temporary name first, then `os.replace`d into place
+(a crash never leaves a half-written output); predictions.csv; the report of a run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import InputError
+
+CSV_NAME = "predictions.csv"
+TMP_PREFIX = ".medhub-tmp-"
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Call write(tmp) with a temporary name next to `path` (same extension), then os.replace it into place."""
+    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def remove_stale_temporaries(out_dir: Path) -> list[Path]:
+    """Delete temporary files left in `out_dir` by a killed run (their process is gone); return them."""
+    removed = []
+    for tmp in out_dir.glob(f"{TMP_PREFIX}*"):
+        pid = tmp.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def save_png(array: np.ndarray, path: Path) -> Path:
+    return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
+
+
+
+
+class PredictionTable:
+    """predictions.csv: one row per input, rewritten atomically after each new row."""
+
+    def __init__(self, path: Path, labels: list[str], overwrite: bool):
+        self.path, self.header = path, ["input", *labels]
+        self.rows: dict[str, list[str]] = {}
+        if path.is_file() and not overwrite:
+            with open(path, newline="", encoding="utf-8") as fh:
+                reader = csv.reader(fh)
+                header = next(reader, None)
+                if header != self.header:
+                    raise InputError(f"{path}: written for other labels (columns {header}); expected {self.header} - "
+                                     "use another --out folder or --overwrite")
+                self.rows = {row[0]: row for row in reader if row}
+
+    def add(self, name: str, probs: np.ndarray) -> None:
+        self.rows[name] = [name, *(f"{p:.6f}" for p in probs)]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(self.header)
+        writer.writerows(self.rows.values())
+        atomic_write(self.path, lambda tmp: tmp.write_text(buffer.getvalue(), encoding="utf-8"))
+
+
+@dataclass
+class PredictionReport:
+    """What a run did: inputs predicted (name -> output files), skipped (outputs existed), failed (name, error)."""
+
+    predicted: dict[str, list[Path]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def output_paths(task: str, dims: int, out_dir: Path, stem: str, instances: bool = False) -> list[Path]:
+    """The files one case writes (classifiers also add a row to predictions.csv)."""
+    if task == "image-classification":
+        return [out_dir / f"{stem}_heatmap.png"]
+    if dims == 2:
+        extra = [out_dir / f"{stem}_instances.png", out_dir / f"{stem}_instances_overlay.png"] if instances else []
+        return [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png", *extra]
+    return [out_dir / f"{stem}_seg.nii.gz"]
+
+
+__all__ = ["CSV_NAME", "PredictionReport", "PredictionTable", "TMP_PREFIX", "atomic_write", "output_paths",
+           "remove_stale_temporaries", "save_png"]
