@@ -22,7 +22,7 @@ from .volume import Volume
 
 # Which pip package decodes which compressed transfer syntax when pydicom's built-in/Pillow decoders cannot.
 _CODEC_PACKAGES = {
-    "JPEG-LS": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
+    "JPEG-LS": "pyjpegls (a highdicom dependency), or pylibjpeg + pylibjpeg-libjpeg, or python-gdcm",
     "JPEG 2000": "pylibjpeg + pylibjpeg-openjpeg (or python-gdcm)",
     "JPEG": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
     "RLE": "pylibjpeg + pylibjpeg-rle (or python-gdcm)",
