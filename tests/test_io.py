@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from dicom_factory import write_dicom
 from PIL import Image
-from pydicom.uid import JPEGLSLossless, generate_uid
+from pydicom.uid import JPEGLosslessSV1, generate_uid
 
 from medhub.errors import InputError
 from medhub.io import (
@@ -209,10 +209,11 @@ def test_missing_codec_names_transfer_syntax_and_package(tmp_path, shared_data):
     import pydicom
 
     ds = pydicom.dcmread(shared_data / "chest-xray-samples" / DICOM_NAME)
-    ds.file_meta.TransferSyntaxUID = JPEGLSLossless  # the JPEG bytes stay; nothing here decodes JPEG-LS
-    ds.save_as(tmp_path / "jpegls.dcm")
-    with pytest.raises(InputError, match=r"JPEG-LS Lossless.*1\.2\.840\.10008\.1\.2\.4\.80.*pylibjpeg-libjpeg"):
-        read_dicom(tmp_path / "jpegls.dcm")
+    # JPEG-LS is decodable since highdicom brought pyjpegls; nothing installed decodes lossless JPEG (Process 14)
+    ds.file_meta.TransferSyntaxUID = JPEGLosslessSV1  # the JPEG baseline bytes stay
+    ds.save_as(tmp_path / "jpeg-lossless.dcm")
+    with pytest.raises(InputError, match=r"JPEG Lossless.*1\.2\.840\.10008\.1\.2\.4\.70.*pylibjpeg-libjpeg"):
+        read_dicom(tmp_path / "jpeg-lossless.dcm")
 
 
 def test_non_finite_float_pixels_are_refused(tmp_path):

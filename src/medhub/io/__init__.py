@@ -7,6 +7,9 @@ whose gzip signature is shared with any .gz file (there the name must end in .ni
 - a folder -> `read_dicom_series` -> `Volume`
 - ".nii"/".nii.gz" (with the NIfTI-1/2 header size 348/540 or a gzip stream) -> `read_nifti` -> `Volume`
 - PNG (\\x89PNG) and JPEG (\\xFF\\xD8\\xFF) -> `read_image` -> `RasterImage`
+
+Writers: `write_dicom_series` (a volume or NIfTI as a DICOM MR/CT series, `dicom_write.py`) and
+`write_dicom_seg` / `read_dicom_seg` (label volumes as DICOM SEG through highdicom, `dicom_seg.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from pathlib import Path
 
 from ..errors import InputError
 from .deidentify import assert_deidentified, deidentify, find_identifying_attributes
-from .dicom import DicomImage, read_dicom, read_dicom_series
+from .dicom import DicomImage, SeriesLayout, read_dicom, read_dicom_series, read_series_layout
+from .dicom_seg import coded_property, read_dicom_seg, write_dicom_seg
+from .dicom_write import write_dicom_series
 from .images import RasterImage, read_image
 from .medmnist import read_medmnist
 from .nifti import is_nifti_name, read_nifti
@@ -70,16 +75,22 @@ __all__ = [
     "deidentify",
     "find_identifying_attributes",
     "RasterImage",
+    "SeriesLayout",
     "Volume",
+    "coded_property",
     "read_any",
     "read_dicom",
+    "read_dicom_seg",
     "read_dicom_series",
     "read_image",
     "read_medmnist",
     "read_nifti",
+    "read_series_layout",
     "reorient",
     "save_nifti",
     "sniff",
     "spacing_from_affine",
     "to_canonical",
+    "write_dicom_seg",
+    "write_dicom_series",
 ]

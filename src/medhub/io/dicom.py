@@ -22,7 +22,7 @@ from .volume import Volume
 
 # Which pip package decodes which compressed transfer syntax when pydicom's built-in/Pillow decoders cannot.
 _CODEC_PACKAGES = {
-    "JPEG-LS": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
+    "JPEG-LS": "pyjpegls (a highdicom dependency), or pylibjpeg + pylibjpeg-libjpeg, or python-gdcm",
     "JPEG 2000": "pylibjpeg + pylibjpeg-openjpeg (or python-gdcm)",
     "JPEG": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
     "RLE": "pylibjpeg + pylibjpeg-rle (or python-gdcm)",
@@ -190,21 +190,65 @@ def _series_files(folder_or_files: str | Path | list) -> list[Path]:
     return files
 
 
-def read_dicom_series(folder_or_files: str | Path | list) -> Volume:
-    """Read the slices of one DICOM series (a folder, or a list of files) into a `Volume` in RAS+.
+@dataclass
+class SeriesLayout:
+    """The slices of one series in volume order, with the geometry `read_dicom_series` gives them.
 
-    See `_read_dicom_series`; a malformed attribute in any slice raises `InputError` naming the series."""
+    datasets / paths: one per slice, sorted along the slice normal (k = 0, 1, ...); affine: voxel (i = column,
+    j = row, k) -> RAS+ mm; spacing: mm per array axis; shape: (X = columns, Y = rows, Z = slices).
+    Writers of derived objects (DICOM SEG) use it to map a voxel of the series' volume back to its instance.
+    """
+
+    datasets: list[pydicom.Dataset]
+    paths: list[Path]
+    affine: np.ndarray
+    spacing: tuple[float, float, float]
+    shape: tuple[int, int, int]
+    source: str
+
+
+def _malformed(folder_or_files: str | Path | list, err: Exception) -> InputError:
+    where = folder_or_files if isinstance(folder_or_files, (str, Path)) else "the list of files"
+    return InputError(f"{where}: malformed DICOM slice ({type(err).__name__}: {' '.join(str(err).split())[:300]})")
+
+
+def read_series_layout(folder_or_files: str | Path | list, *, pixels: bool = False) -> SeriesLayout:
+    """Sort and check the slices of one DICOM series and compute its geometry (see `_series_layout`).
+
+    pixels=False reads headers only (stop_before_pixels), enough for geometry and references."""
     try:
-        return _read_dicom_series(folder_or_files)
+        return _series_layout(folder_or_files, pixels)
     except InputError:
         raise
     except Exception as err:  # noqa: BLE001 - pydicom parses elements lazily: any access may fail
-        where = folder_or_files if isinstance(folder_or_files, (str, Path)) else "the list of files"
-        raise InputError(f"{where}: malformed DICOM slice ({type(err).__name__}: {' '.join(str(err).split())[:300]})") from None
+        raise _malformed(folder_or_files, err) from None
 
 
-def _read_dicom_series(folder_or_files: str | Path | list) -> Volume:
+def read_dicom_series(folder_or_files: str | Path | list) -> Volume:
     """Read the slices of one DICOM series (a folder, or a list of files) into a `Volume` in RAS+.
+
+    See `_series_layout` for ordering, checks and geometry; a malformed attribute in any slice raises
+    `InputError` naming the series."""
+    layout = read_series_layout(folder_or_files, pixels=True)
+    try:
+        slices = []
+        for ds, f in zip(layout.datasets, layout.paths):
+            stored = _decode(ds, f)
+            if stored.ndim != 2:
+                raise InputError(f"{f}: expected a single-frame greyscale slice, got pixel array shape {stored.shape}")
+            slices.append(np.asarray(apply_modality_lut(stored, ds), dtype=np.float32))
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - pydicom parses elements lazily: any access may fail
+        raise _malformed(folder_or_files, err) from None
+    array = np.stack(slices, axis=-1).transpose(1, 0, 2)  # (rows, cols, k) -> (X = col, Y = row, Z = k)
+    if not np.isfinite(array).all():
+        raise InputError(f"{layout.paths[0].parent}: non-finite voxel values after the Modality LUT")
+    return Volume(array, layout.affine, layout.spacing, layout.source, layout.datasets[0])
+
+
+def _series_layout(folder_or_files: str | Path | list, pixels: bool) -> SeriesLayout:
+    """Sort the slices of one DICOM series (a folder, or a list of files) and compute their RAS+ geometry.
 
     Ordering: slices are sorted by ImagePositionPatient projected on the slice normal (the cross product of
     the ImageOrientationPatient row and column directions); when positions are missing, by InstanceNumber.
@@ -218,7 +262,7 @@ def _read_dicom_series(folder_or_files: str | Path | list) -> Volume:
     diag(-1, -1, 1, 1) @ that LPS affine, i.e. RAS+ as nibabel writes NIfTI.
     """
     files = _series_files(folder_or_files)
-    datasets = [(_dcmread(f), f) for f in files]
+    datasets = [(_dcmread(f, stop_before_pixels=not pixels), f) for f in files]
     first, first_path = datasets[0]
     series = first.get("SeriesInstanceUID")
     for ds, f in datasets[1:]:
@@ -248,15 +292,6 @@ def _read_dicom_series(folder_or_files: str | Path | list) -> Volume:
 
     origin = np.asarray(datasets[0][0].get("ImagePositionPatient", [0, 0, 0]), dtype=float)
     step = _slice_step(datasets, normal, has_positions)
-    slices = []
-    for ds, f in datasets:
-        stored = _decode(ds, f)
-        if stored.ndim != 2:
-            raise InputError(f"{f}: expected a single-frame greyscale slice, got pixel array shape {stored.shape}")
-        slices.append(np.asarray(apply_modality_lut(stored, ds), dtype=np.float32))
-    array = np.stack(slices, axis=-1).transpose(1, 0, 2)  # (rows, cols, k) -> (X = col, Y = row, Z = k)
-    if not np.isfinite(array).all():
-        raise InputError(f"{first_path.parent}: non-finite voxel values after the Modality LUT")
     lps = np.eye(4)
     lps[:3, 0] = orientation[0] * spacing_rc[1]
     lps[:3, 1] = orientation[1] * spacing_rc[0]
@@ -268,7 +303,8 @@ def _read_dicom_series(folder_or_files: str | Path | list) -> Volume:
         raise InputError(f"{first_path}: ImageOrientationPatient/PixelSpacing/slice positions give a singular or "
                          f"non-finite geometry (spacing {spacing}); expected orthogonal unit directions and positive spacing")
     source = str(folder_or_files) if isinstance(folder_or_files, (str, Path)) else str(first_path.parent)
-    return Volume(array, affine, spacing, source, first)
+    return SeriesLayout([ds for ds, _ in datasets], [f for _, f in datasets], affine, spacing,
+                        (shape[1], shape[0], len(datasets)), source)
 
 
 def _orientation(ds: pydicom.Dataset, path: Path) -> np.ndarray:
@@ -303,4 +339,4 @@ def _slice_step(datasets: list, normal: np.ndarray, has_positions: bool) -> np.n
     return (positions[-1] - positions[0]) / (len(positions) - 1)
 
 
-__all__ = ["DicomImage", "read_dicom", "read_dicom_series"]
+__all__ = ["DicomImage", "SeriesLayout", "read_dicom", "read_dicom_series", "read_series_layout"]
