@@ -161,6 +161,28 @@ def test_image_mask_pairs(tmp_path):
     assert "skipped 1 example(s)" in load(tmp_path, split="train", lenient=True).info.description
 
 
+def test_corrupt_files_are_medhub_errors_and_lenient_skips_them(tmp_path):
+    """A corrupt mask (pairs), a truncated class image and a corrupt NIfTI (subjects): InputError naming the file,
+    never a PIL/nibabel error; lenient=True skips and counts them."""
+    pairs, classes, subjects = tmp_path / "pairs", tmp_path / "classes", tmp_path / "subjects"
+    for stem in ("s1", "s2"):
+        write_png(pairs / "images" / f"{stem}.png", 100)
+        write_png(pairs / "masks" / f"{stem}.png", 255)
+    (pairs / "masks" / "s2.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # corrupt: no IHDR
+    write_png(classes / "normal" / "a.png", 10)
+    write_png(classes / "normal" / "b.png", 20)
+    good = (classes / "normal" / "b.png").read_bytes()
+    (classes / "normal" / "b.png").write_bytes(good[:len(good) // 2])  # truncated: the header still opens
+    write_subject(subjects / "sub01")
+    write_subject(subjects / "sub02")
+    (subjects / "sub02" / "t1.nii.gz").write_bytes(b"\x1f\x8b" + b"not a gzip stream")
+    for root, bad in [(pairs, "masks/s2.png"), (classes, "normal/b.png"), (subjects, "sub02/t1.nii.gz")]:
+        with pytest.raises(InputError, match=f"{bad}: not a readable"):
+            load(root, split="train")
+        lenient = load(root, split="train", lenient=True)
+        assert len(lenient) == 1 and f"{bad}: not a readable" in lenient.info.description
+
+
 # --- DICOM -------------------------------------------------------------------------------------------------------
 
 def test_dicom_files_decoded_lazily(tmp_path, shared_data):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from .declared import JPEG_SIGNATURE, PNG_SIGNATURE, DeclaredSize, declared_size
 from .deidentify import assert_deidentified, deidentify, find_identifying_attributes
 from .dicom import DicomImage, read_dicom, read_dicom_series
 from .images import RasterImage, read_image
@@ -21,8 +22,6 @@ from .medmnist import read_medmnist
 from .nifti import is_nifti_name, read_nifti
 from .volume import Volume, reorient, save_nifti, spacing_from_affine, to_canonical
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JPEG_SIGNATURE = b"\xff\xd8\xff"
 GZIP_SIGNATURE = b"\x1f\x8b"
 
 
@@ -65,8 +64,10 @@ def read_any(path: str | Path) -> DicomImage | Volume | RasterImage:
 
 
 __all__ = [
+    "DeclaredSize",
     "DicomImage",
     "assert_deidentified",
+    "declared_size",
     "deidentify",
     "find_identifying_attributes",
     "RasterImage",

@@ -45,6 +45,7 @@ from pydicom.sequence import Sequence
 
 from ..errors import InputError
 from .deidentify_profile import BASIC_PROFILE_TABLE, MEDHUB_ADDITIONS
+from .dicom import dcmread_bounded
 
 
 def resolve_action(action: str) -> str:
@@ -178,7 +179,7 @@ def _load(dataset_or_path) -> Dataset:
         if not path.is_file():
             raise InputError(f"DICOM file {str(path)!r} does not exist; expected a path to a .dcm file")
         try:
-            return pydicom.dcmread(path)
+            return dcmread_bounded(path)  # a deflated file is refused before it inflates past medhub's limits
         except pydicom.errors.InvalidDicomError as error:
             raise InputError(f"{str(path)!r} is not a DICOM file: {error}") from error
     raise InputError(f"got {type(dataset_or_path).__name__}: expected a pydicom Dataset or a path to a DICOM file")
@@ -227,8 +228,16 @@ def deidentify(
     if "PatientID" not in ds:
         ds.PatientID = ""
     if out_path is not None:
-        ds.save_as(Path(out_path), enforce_file_format=file_meta is not None)
+        save(ds, out_path)
     return ds
+
+
+def save(ds: Dataset, out) -> None:
+    """Write `ds` to a path or binary stream: as a DICOM file when it has file meta information (a transfer
+    syntax), else as the bare data set it was read as (in its original encoding)."""
+    meta = getattr(ds, "file_meta", None)
+    ds.save_as(Path(out) if isinstance(out, str) else out,
+               enforce_file_format=meta is not None and "TransferSyntaxUID" in meta)
 
 
 def _describe(path: str, element) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pydicom
 from pydicom.pixels import apply_modality_lut
 
 from ..errors import InputError
+from . import limits
 from .volume import Volume
 
 # Which pip package decodes which compressed transfer syntax when pydicom's built-in/Pillow decoders cannot.
@@ -67,13 +68,69 @@ class DicomImage:
         return self.dataset.pixel_array
 
 
+def _check_deflated(fp: BinaryIO, name: str) -> None:
+    """Refuse a deflated-transfer-syntax data set that inflates past the limits, before pydicom inflates it
+    (pydicom inflates the whole data set in memory, even with stop_before_pixels): the inflated bytes are
+    counted in a stream and dropped. `fp` is left where it was."""
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    start = fp.tell()
+    try:
+        read_preamble(fp, True)
+        syntax = _read_file_meta_info(fp).get("TransferSyntaxUID")
+    except Exception:  # noqa: BLE001 - not readable here: pydicom's own read below says why
+        syntax = None
+    try:
+        if syntax == pydicom.uid.DeflatedExplicitVRLittleEndian:
+            cap = limits.MAX_DECODED_BYTES + limits.MAX_HEADER_BYTES
+            if limits.inflated_size(fp, cap, name) > cap:
+                raise InputError(
+                    f"{name}: the deflated DICOM data set inflates to more than {limits.human(cap)}, over medhub's "
+                    f"limit (medhub.io.limits.MAX_DECODED_BYTES + MAX_HEADER_BYTES; set MEDHUB_MAX_DECODED_BYTES to "
+                    "read larger files)")
+    finally:
+        fp.seek(start)
+
+
+def dcmread_bounded(source: str | Path | BinaryIO, name: str | None = None, *, stop_before_pixels: bool = False,
+                    force: bool = False) -> pydicom.Dataset:
+    """`pydicom.dcmread` that first refuses a deflated data set inflating past medhub's limits (see
+    `medhub.io.limits`); pydicom's own errors pass through. `name` names the source in errors."""
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as fp:
+            return dcmread_bounded(fp, name or str(source), stop_before_pixels=stop_before_pixels, force=force)
+    _check_deflated(source, name or str(getattr(source, "name", "<DICOM bytes>")))
+    return pydicom.dcmread(source, stop_before_pixels=stop_before_pixels, force=force)
+
+
+def read_dicom_header(source: str | Path | BinaryIO, name: str | None = None) -> pydicom.Dataset:
+    """The header of a DICOM file (path or binary stream), without its pixel data, within medhub's limits.
+
+    Raises `InputError` naming the file for anything pydicom cannot read. A stream without the 'DICM'
+    preamble is read as a bare data set (force)."""
+    where = name or str(source if isinstance(source, (str, Path)) else getattr(source, "name", "<DICOM bytes>"))
+    try:
+        force = False
+        if not isinstance(source, (str, Path)):
+            start = source.tell()
+            force = source.read(132)[128:132] != b"DICM"
+            source.seek(start)
+        return dcmread_bounded(source, where, stop_before_pixels=True, force=force)
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - InvalidDicomError, EOFError, struct/OSError on truncated files
+        raise InputError(f"{where}: not a readable DICOM file ({type(err).__name__}: {err})") from None
+
+
 def _dcmread(path: Path, stop_before_pixels: bool = False) -> pydicom.Dataset:
     if not path.is_file():
         raise InputError(f"{path}: no such DICOM file")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds = pydicom.dcmread(str(path), stop_before_pixels=stop_before_pixels)
+            ds = dcmread_bounded(path, stop_before_pixels=stop_before_pixels)
+    except InputError:
+        raise
     except Exception as err:  # InvalidDicomError, EOFError, struct/OSError on truncated files
         raise InputError(f"{path}: not a readable DICOM file ({type(err).__name__}: {err})") from None
     # pydicom reads truncated files leniently (dropping the rest with a warning): refuse them instead.
@@ -84,11 +141,25 @@ def _dcmread(path: Path, stop_before_pixels: bool = False) -> pydicom.Dataset:
     return ds
 
 
-def _decode(ds: pydicom.Dataset, path: Path) -> np.ndarray:
-    pixels = _decode_unchecked(ds, path)
+def declared_pixels(ds: pydicom.Dataset) -> tuple[tuple[int, ...], int]:
+    """(shape, bytes) the header declares for the pixel data: ([frames,] rows, cols[, samples]) and
+    rows x cols x frames x samples x BitsAllocated / 8, read from the header alone."""
     rows, cols = int(ds.Rows), int(ds.Columns)
     frames, samples = int(ds.get("NumberOfFrames", 1) or 1), int(ds.get("SamplesPerPixel", 1) or 1)
-    declared = ((frames,) if frames > 1 else ()) + (rows, cols) + ((samples,) if samples > 1 else ())
+    bits = int(ds.get("BitsAllocated", 8) or 8)
+    shape = ((frames,) if frames > 1 else ()) + (rows, cols) + ((samples,) if samples > 1 else ())
+    return shape, max(rows, 0) * max(cols, 0) * max(frames, 0) * max(samples, 0) * ((max(bits, 1) + 7) // 8)
+
+
+PIXELS_DECLARED = "the pixel data (Rows x Columns x NumberOfFrames x SamplesPerPixel x BitsAllocated)"
+PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def _decode(ds: pydicom.Dataset, path: Path) -> np.ndarray:
+    if any(tag in ds for tag in PIXEL_TAGS):  # without pixel data, _decode_unchecked says so
+        limits.check_decoded(str(path), declared_pixels(ds)[1], PIXELS_DECLARED)
+    pixels = _decode_unchecked(ds, path)
+    declared = declared_pixels(ds)[0]
     if pixels.shape != declared:
         raise InputError(f"{path}: decoded pixel data has shape {pixels.shape} but the header declares {declared} "
                          "(NumberOfFrames, Rows, Columns, SamplesPerPixel); corrupt or inconsistent file")
@@ -96,7 +167,7 @@ def _decode(ds: pydicom.Dataset, path: Path) -> np.ndarray:
 
 
 def _decode_unchecked(ds: pydicom.Dataset, path: Path) -> np.ndarray:
-    if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+    if not any(tag in ds for tag in PIXEL_TAGS):
         if "SOPClassUID" not in ds:
             raise InputError(f"{path}: not a valid DICOM image (no SOP Class UID, no pixel data); corrupt or not an image")
         raise InputError(f"{path}: the DICOM file has no pixel data (SOP class: {ds.SOPClassUID}); expected an image")
@@ -153,6 +224,7 @@ def _read_dicom(path: str | Path) -> DicomImage:
     if not np.isfinite(pixels).all():
         raise InputError(f"{path}: {int((~np.isfinite(pixels)).sum())} non-finite pixel(s) (NaN or Inf)")
     spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    _check_voi_luts(ds, path)
     window = (_first(ds.get("WindowCenter")), _first(ds.get("WindowWidth")))
     if any(v is not None and not np.isfinite(v) for v in window):
         raise InputError(f"{path}: WindowCenter/WindowWidth {window} are not finite numbers")
@@ -170,6 +242,23 @@ def _read_dicom(path: str | Path) -> DicomImage:
         source=str(path),
         dataset=ds,
     )
+
+
+def _check_voi_luts(ds: pydicom.Dataset, path: Path) -> None:
+    """Every VOI LUT table must be usable: a 3-value LUTDescriptor (entries, first mapped value, bits 1..16) and
+    LUTData holding that many entries; an empty or short table would fail (or be misread) when displayed."""
+    for i, item in enumerate(ds.get("VOILUTSequence") or []):
+        where = f"{path}: VOILUTSequence[{i}]"
+        descriptor = item.get("LUTDescriptor")
+        if descriptor is None or len(descriptor) != 3 or not 1 <= int(descriptor[2]) <= 16:
+            raise InputError(f"{where}: LUTDescriptor {descriptor!r} is not (entries, first value, bits 1..16)")
+        data = item.get("LUTData")
+        entries = 0 if data is None else len(data) // 2 if isinstance(data, bytes) else len(data) \
+            if isinstance(data, (list, pydicom.multival.MultiValue)) else 1
+        expected = int(descriptor[0]) or 65536
+        if entries != expected:
+            raise InputError(f"{where}: LUTData holds {entries} entries but LUTDescriptor declares {expected}; "
+                             "expected a complete VOI LUT table (or none)")
 
 
 # -- series -------------------------------------------------------------------------------------------------
@@ -237,6 +326,8 @@ def _read_dicom_series(folder_or_files: str | Path | list) -> Volume:
         if not np.allclose(_pixel_spacing(ds, f), spacing_rc, rtol=1e-4):
             raise InputError(f"{f}: PixelSpacing {list(_pixel_spacing(ds, f))} differs from {first_path}'s {list(spacing_rc)}")
 
+    limits.check_decoded(str(folder_or_files) if isinstance(folder_or_files, (str, Path)) else str(first_path.parent),
+                         sum(declared_pixels(ds)[1] for ds, _ in datasets), "the series' slices together")
     has_positions = all("ImagePositionPatient" in ds for ds, _ in datasets)
     if has_positions:
         key = lambda item: float(np.dot(np.asarray(item[0].ImagePositionPatient, dtype=float), normal))
@@ -303,4 +394,4 @@ def _slice_step(datasets: list, normal: np.ndarray, has_positions: bool) -> np.n
     return (positions[-1] - positions[0]) / (len(positions) - 1)
 
 
-__all__ = ["DicomImage", "read_dicom", "read_dicom_series"]
+__all__ = ["DicomImage", "dcmread_bounded", "declared_pixels", "read_dicom", "read_dicom_header", "read_dicom_series"]
