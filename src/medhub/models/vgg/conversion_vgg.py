@@ -43,8 +43,10 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], arch: str, num_la
     """
     if arch not in ARCHS:
         raise ConfigError(f"arch={arch!r}: expected one of {list(ARCHS)}")
-    labels = {"id2label": id2label} if id2label is not None else {"num_labels": num_labels or IMAGENET_CLASSES}
-    config = VGGConfig(**ARCHS[arch], in_channels=in_channels or 3, classifier_type=classifier_type,
+    num_labels = IMAGENET_CLASSES if num_labels is None else num_labels  # 0 or less: refused by the config
+    labels = {"id2label": id2label} if id2label is not None else {"num_labels": num_labels}
+    in_channels = 3 if in_channels is None else in_channels
+    config = VGGConfig(**ARCHS[arch], in_channels=in_channels, classifier_type=classifier_type,
                        problem_type=problem_type, **labels)
     if classifier_type == "gap":
         new_head, head = ("classifier.",), f"new global-average-pooling head of {config.num_labels} outputs"
