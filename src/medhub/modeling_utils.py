@@ -136,6 +136,9 @@ class MedPreTrainedModel(PreTrainedModel):
         if MODEL_REGISTRY.get(config.model_type, cls) is not cls:
             info = {**info, "unexpected_keys": []}
         _raise_on_bad_loading(resolved.path, info)
+        from .hub import check_weight_dtypes
+
+        check_weight_dtypes(resolved.path, model)  # U8/I32 tensors would load as floats silently
         model.name_or_path = str(pretrained_model_name_or_path)
         model.config._name_or_path = str(pretrained_model_name_or_path)
         model.hub_source = resolved.source
@@ -192,10 +195,16 @@ def _fast_load(cls, config, folder: Path, kwargs: dict):
     file = Path(folder) / "model.safetensors"
     if not file.is_file() or (Path(folder) / "model.safetensors.index.json").exists():
         return None
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
     from transformers.initialization import no_init_weights
 
-    state = load_file(str(file))
+    from .errors import CorruptWeightsError
+
+    try:
+        state = load_file(str(file))
+    except SafetensorError as err:  # checked before (medhub.hub), so only a file changed since: still named
+        raise CorruptWeightsError(f"{file}: not a valid safetensors file: {err}") from None
     with no_init_weights():
         model = cls(config)
     expected = model.state_dict()
