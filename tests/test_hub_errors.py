@@ -325,3 +325,15 @@ def test_non_finite_weights_are_refused_and_the_tensor_named(tmp_path, dtype, ba
     save_file(tensors, tmp_path / "bad.safetensors")
     with pytest.raises(CorruptWeightsError, match=r"bad.safetensors.*'b.weight' holds NaN or Inf"):
         check_safetensors_file(tmp_path / "bad.safetensors")
+
+
+@pytest.mark.parametrize("entry", [["x"], None, 7, "", ".", "sub/../model.safetensors", "model.safetensors\x00",
+                                   "C:\\weights\\model.safetensors", "missing.safetensors"])
+def test_malformed_index_entries_are_corrupt_weights(tmp_path, entry):
+    """Entries the fuzzer's index family produces (a list once gave a raw TypeError): each a named error."""
+    from medhub.hub import check_model_folder
+
+    make_model(seed=0).save_pretrained(tmp_path)
+    index(tmp_path, {"conv.weight": "model.safetensors", "conv.bias": entry})
+    with pytest.raises(CorruptWeightsError, match="model.safetensors.index.json: "):
+        check_model_folder(tmp_path)

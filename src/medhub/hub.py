@@ -289,8 +289,10 @@ def weight_shards(folder: Path) -> list[Path]:
     roots = [folder.resolve()]
     if folder.parent.name == "snapshots" and (folder.parent.parent / "blobs").is_dir():
         roots.append((folder.parent.parent / "blobs").resolve())
-    shards = []
-    for name in dict.fromkeys(weight_map.values()):
+    shards: list[Path] = []
+    for name in weight_map.values():
+        if isinstance(name, str) and folder / name in shards:
+            continue
         if not isinstance(name, str) or not name.endswith(".safetensors") or name != Path(name).name \
                 or name in (".", "..") or "\\" in name or "\x00" in name:
             raise CorruptWeightsError(

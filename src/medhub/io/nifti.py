@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -57,10 +58,7 @@ def _open(source, name: str):
 
 
 def _read_exact(fh, n: int, path: str, what: str) -> bytes:
-    try:
-        data = fh.read(n)
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
-        raise InputError(f"{path}: not a readable NIfTI file ({type(err).__name__}: {err})") from None
+    data = fh.read(n)
     if len(data) != n:
         raise InputError(f"{path}: truncated NIfTI file (ends inside {what})")
     return data
@@ -74,37 +72,44 @@ def nifti_header(source: str | Path | BinaryIO, name: str | None = None) -> Nift
     `MAX_DECODED_BYTES`, or extensions over `MAX_HEADER_BYTES` / not fitting before the data."""
     path = name or str(source if isinstance(source, (str, Path)) else getattr(source, "name", "<NIfTI bytes>"))
     fh, gz, raw = _open(source, path)
-    with (raw if isinstance(source, (str, Path)) else contextlib.nullcontext()):
-        head = _read_exact(fh, 348, path, "the header")
-        for order in "<>":
-            (sizeof_hdr,) = struct.unpack(order + "i", head[:4])
-            if sizeof_hdr in (348, 540):
-                break
-        else:
-            raise InputError(f"{path}: not a NIfTI header (sizeof_hdr {struct.unpack('<i', head[:4])[0]}, "
-                             "expected 348 for NIfTI-1 or 540 for NIfTI-2)")
-        if sizeof_hdr == 348:
-            dims = struct.unpack(order + "8h", head[40:56])
-            datatype, vox_offset = struct.unpack(order + "h", head[70:72])[0], struct.unpack(order + "f", head[108:112])[0]
-        else:
-            head += _read_exact(fh, 540 - 348, path, "the NIfTI-2 header")
-            datatype = struct.unpack(order + "h", head[12:14])[0]
-            dims, vox_offset = struct.unpack(order + "8q", head[16:80]), struct.unpack(order + "q", head[168:176])[0]
-        if datatype in COMPLEX_DATATYPES:
-            raise InputError(f"{path}: complex voxel data ({DATATYPES[datatype][1]}, datatype {datatype}); medhub reads "
-                             "real-valued volumes: save the magnitude (or the real and imaginary parts) as real images")
-        if datatype not in DATATYPES:
-            raise InputError(f"{path}: unknown NIfTI datatype {datatype}; expected one of {sorted(DATATYPES)}")
-        ndim = dims[0]
-        if not 1 <= ndim <= 7 or any(d < 1 for d in dims[1:ndim + 1]):
-            raise InputError(f"{path}: dim {list(dims)} is not a valid NIfTI shape (dim[0] = 1..7 positive sizes)")
-        shape = tuple(int(d) for d in dims[1:ndim + 1])
-        nbytes = int(np.prod(shape, dtype=object)) * DATATYPES[datatype][0]
-        limits.check_decoded(str(path), nbytes, "the NIfTI header (shape x datatype)")
-        if not np.isfinite(vox_offset) or vox_offset < 0:
-            raise InputError(f"{path}: vox_offset {vox_offset} is not a byte offset")
-        vox_offset = int(vox_offset)
-        _check_extensions(fh, path, order, sizeof_hdr, vox_offset)
+    try:
+        with raw if isinstance(source, (str, Path)) else contextlib.nullcontext():
+            return _parse_header(fh, path, gz)
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        raise InputError(f"{path}: not a readable NIfTI file ({type(err).__name__}: {err})") from None
+
+
+def _parse_header(fh, path: str, gz: bool) -> NiftiHeader:
+    head = _read_exact(fh, 348, path, "the header")
+    for order in "<>":
+        (sizeof_hdr,) = struct.unpack(order + "i", head[:4])
+        if sizeof_hdr in (348, 540):
+            break
+    else:
+        raise InputError(f"{path}: not a NIfTI header (sizeof_hdr {struct.unpack('<i', head[:4])[0]}, "
+                         "expected 348 for NIfTI-1 or 540 for NIfTI-2)")
+    if sizeof_hdr == 348:
+        dims = struct.unpack(order + "8h", head[40:56])
+        datatype, vox_offset = struct.unpack(order + "h", head[70:72])[0], struct.unpack(order + "f", head[108:112])[0]
+    else:
+        head += _read_exact(fh, 540 - 348, path, "the NIfTI-2 header")
+        datatype = struct.unpack(order + "h", head[12:14])[0]
+        dims, vox_offset = struct.unpack(order + "8q", head[16:80]), struct.unpack(order + "q", head[168:176])[0]
+    if datatype in COMPLEX_DATATYPES:
+        raise InputError(f"{path}: complex voxel data ({DATATYPES[datatype][1]}, datatype {datatype}); medhub reads "
+                         "real-valued volumes: save the magnitude (or the real and imaginary parts) as real images")
+    if datatype not in DATATYPES:
+        raise InputError(f"{path}: unknown NIfTI datatype {datatype}; expected one of {sorted(DATATYPES)}")
+    ndim = dims[0]
+    if not 1 <= ndim <= 7 or any(d < 1 for d in dims[1:ndim + 1]):
+        raise InputError(f"{path}: dim {list(dims)} is not a valid NIfTI shape (dim[0] = 1..7 positive sizes)")
+    shape = tuple(int(d) for d in dims[1:ndim + 1])
+    nbytes = int(np.prod(shape, dtype=object)) * DATATYPES[datatype][0]
+    limits.check_decoded(str(path), nbytes, "the NIfTI header (shape x datatype)")
+    if not np.isfinite(vox_offset) or vox_offset < 0:
+        raise InputError(f"{path}: vox_offset {vox_offset} is not a byte offset")
+    vox_offset = int(vox_offset)
+    _check_extensions(fh, path, order, sizeof_hdr, vox_offset)
     return NiftiHeader(shape, datatype, nbytes, vox_offset, gz)
 
 

@@ -4,7 +4,9 @@ The parent sends case indices (one JSON line each) to `python -m medhub.reliabil
 most `timeout` seconds for each answer. No answer in time: the case is a `hang`, the worker is killed and a
 new one started. The worker dies (segfault, abort, killed for memory): the case is a `crash`. The worker's
 address space is capped (`memory_mb`), so a reader that believes a huge declared size fails with
-MemoryError (a `foreign-error`) instead of taking the machine down.
+MemoryError (a `foreign-error`) instead of taking the machine down. The worker runs with smaller size limits
+(`WORKER_LIMITS`: 64 MiB of decoded data, 64 MiB of checkpoint) so that a decompression bomb is refused after
+inflating 64 MiB rather than 1 GiB; the default limits themselves are tested in tests/test_resource_limits.py.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fuzz import FAILURES
+
+WORKER_LIMITS = {"MEDHUB_MAX_DECODED_BYTES": str(64 << 20), "MEDHUB_MAX_CHECKPOINT_BYTES": str(64 << 20)}
 
 
 @dataclass
@@ -43,7 +47,8 @@ class _Worker:
         self.log = Path(tempfile.mkstemp(prefix="medhub-fuzz-worker-", suffix=".log")[1])
         with open(self.log, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-                                         preexec_fn=(lambda: os.nice(nice)) if nice else None, bufsize=0)
+                                         preexec_fn=(lambda: os.nice(nice)) if nice else None, bufsize=0,
+                                         env={**os.environ, **WORKER_LIMITS})
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
         self.buffer = b""
