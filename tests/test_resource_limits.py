@@ -80,6 +80,8 @@ def test_deflated_dicom_bomb_is_refused_before_inflating(shared_data, tmp_path):
 
 
 def test_every_dicom_header_reader_bounds_inflation(shared_data, tmp_path, small_limits):
+    from datasets import Dataset
+
     from medhub.data.sharing import find_identifying_data
     from medhub.io.deidentify import deidentify
 
@@ -88,7 +90,7 @@ def test_every_dicom_header_reader_bounds_inflation(shared_data, tmp_path, small
         data = fh.read()
     for read in (lambda: read_dicom(bomb), lambda: read_dicom_header(bomb), lambda: declared_size(bomb),
                  lambda: read_dicom_header(io.BytesIO(data), "upload.dcm"), lambda: deidentify(bomb),
-                 lambda: find_identifying_data(__import__("datasets").Dataset.from_dict({"f": [str(bomb)]}))):
+                 lambda: find_identifying_data(Dataset.from_dict({"f": [str(bomb)]}))):
         with pytest.raises(InputError, match="inflates to more than 1.06 MiB"):
             read()
 

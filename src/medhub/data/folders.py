@@ -8,8 +8,13 @@
   `root` -> id, dicom; both lazily decoded by `dicom_feature` (medhub.io readers)
 
 Order is the sorted order of the names (numeric where names are numbers), never anything else. Problems
-(empty folders, unpaired files, disagreeing geometry) raise InputError naming the file, or in lenient mode
-are skipped and counted in `dataset.info.description`.
+(empty folders, unpaired files, disagreeing geometry, and files the headers show to be unreadable: an image
+Pillow cannot open or verify, a NIfTI file failing `medhub.io.nifti_header`'s size, extension and
+complex-data checks or nibabel's) raise InputError naming the file, or in lenient mode are skipped and
+counted in `dataset.info.description`.
+
+An `id` (or `subject_id`) column is derived from a file or folder name: for DICOM exports often the original
+SOPInstanceUID. `medhub.data.sharing.deidentify_dataset` remaps such columns with the UIDs before sharing.
 """
 
 from __future__ import annotations

@@ -327,6 +327,8 @@ class _Cleaner:
                                  force=data is not None and bytes(data[128:132]) != b"DICM")
             clean = deidentify(ds, uid_map=self.uid_map, salt=self.salt, keep_private=self.keep_private,
                                burned_in=self.burned_in)
+        except InputError as err:  # over the size limits, burned-in annotation
+            raise InputError(f"{where} {source}: {err}") from err
         except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError) as err:
             raise InputError(f"{where} {source}: not a readable DICOM file ({err})") from err
         out = io.BytesIO()

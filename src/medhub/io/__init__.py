@@ -7,6 +7,9 @@ whose gzip signature is shared with any .gz file (there the name must end in .ni
 - a folder -> `read_dicom_series` -> `Volume`
 - ".nii"/".nii.gz" (with the NIfTI-1/2 header size 348/540 or a gzip stream) -> `read_nifti` -> `Volume`
 - PNG (\\x89PNG) and JPEG (\\xFF\\xD8\\xFF) -> `read_image` -> `RasterImage`
+
+Every reader checks what a file declares against `medhub.io.limits` (decoded bytes, header bytes) before it
+inflates or decodes anything; `declared_size(path)` reports (shape, nbytes, compressed) from headers alone.
 """
 
 from __future__ import annotations
