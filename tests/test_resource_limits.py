@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import subprocess
 import sys
 import zipfile
@@ -244,3 +245,17 @@ def test_checkpoint_over_the_size_limit_is_refused_from_its_zip_directory(tmp_pa
     with pytest.raises(InputError, match=r"big.pth: the checkpoint's members declare 2,097,\d+ bytes .*"
                                          r"MEDHUB_MAX_CHECKPOINT_BYTES"):
         convert.convert_checkpoint(stored, tmp_path / "out", "resnet18")
+
+
+def test_a_zip_end_record_zipfile_cannot_even_check_is_an_input_error(tmp_path):
+    """A bit flip the checkpoint fuzzer found: a zip64 locator claiming two disks makes zipfile.is_zipfile raise."""
+    import medhub.convert as convert
+
+    good = torch_checkpoint(tmp_path / "ok.pth", 16, deflate=False).read_bytes()
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 2)
+    for name in ("multidisk.pth", "multidisk.zip"):
+        (tmp_path / name).write_bytes(good[:-22] + locator + good[-22:])
+    with pytest.raises(InputError, match="multidisk.pth: not a readable checkpoint archive"):
+        convert.convert_checkpoint(tmp_path / "multidisk.pth", tmp_path / "out", "resnet18")
+    with pytest.raises(InputError, match="multidisk.zip: not a readable zip archive"):
+        declared_size(tmp_path / "multidisk.zip")

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from .errors import ConfigError, CorruptWeightsError, InputError
+from .io.declared import is_zip
 from .io.limits import env_bytes, human
 
 MAX_CHECKPOINT_BYTES = env_bytes("MEDHUB_MAX_CHECKPOINT_BYTES", 2 << 30)
@@ -53,7 +54,7 @@ def converters() -> dict[str, object]:
 
 def check_zip_checkpoint(path: Path) -> None:
     """Refuse a zip-format checkpoint whose members would inflate past the limits (zip directory only)."""
-    if not zipfile.is_zipfile(path):
+    if not is_zip(path):
         return  # a legacy (pre-1.6) checkpoint: stored uncompressed, its size is the file's
     try:
         with zipfile.ZipFile(path) as archive:

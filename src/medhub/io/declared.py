@@ -44,10 +44,19 @@ def declared_size(path: str | Path) -> DeclaredSize:
         return _series(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")), str(path))
     if not path.is_file():
         raise InputError(f"{path}: no such file or folder")
-    if zipfile.is_zipfile(path):
+    if is_zip(path):
         return _zip(path)
     with open(path, "rb") as fh:
         return _one(fh, str(path))
+
+
+def is_zip(path: Path) -> bool:
+    """Whether `path` ends with a zip end-of-central-directory record (a malformed one too: `zipfile.is_zipfile`
+    raises BadZipFile for some, e.g. a multi-disk record; opening the archive then says what is wrong)."""
+    try:
+        return zipfile.is_zipfile(path)
+    except zipfile.BadZipFile:
+        return True
 
 
 def _one(fh: BinaryIO, name: str) -> DeclaredSize:
@@ -124,4 +133,4 @@ def _zip(path: Path) -> DeclaredSize:
     return DeclaredSize((len(members),), total, True)
 
 
-__all__ = ["DeclaredSize", "declared_size"]
+__all__ = ["DeclaredSize", "declared_size", "is_zip"]
