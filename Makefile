@@ -21,7 +21,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests tools benchmarks spaces
 
-test: $(STAMP)
+test: lint
 	HF_HUB_DISABLE_TELEMETRY=1 $(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -4,8 +4,9 @@
 
 1. Fuzzed readers: N cases (default 10,000) per target of `tools.reliability.fuzz` (DICOM, DICOM series,
    NIfTI, PNG/JPEG, MedMNIST npz, safetensors, config.json, preprocessor_config.json, each with its
-   processor), in a niced worker subprocess with a per-case timeout; plus the runner's self-check (a case that
-   segfaults, one that hangs, one that asks for 64 GiB are recorded as crash, hang, error).
+   processor; sharded weights with model.safetensors.index.json; `medhub convert`'s checkpoint reading), in a
+   niced worker subprocess with a per-case timeout; plus the runner's self-check (a case that segfaults, one
+   that hangs, one that asks for 64 GiB are recorded as crash, hang, error).
 2. No code execution, de-identification, crash-safe work: the test files that check them are run with
    pytest and every test's outcome is listed (tests/test_no_code_execution.py, tests/test_deidentify.py,
    tests/test_data_push.py, tests/test_crash_safety.py, and tests/test_demo_load.py when present).
@@ -111,8 +112,15 @@ def main() -> int:
         "orientation, position), NIfTI header fields (dim, datatype, pixdim, vox_offset, scl, sform/qform, "
         "NaN/Inf voxels) inside and outside the gzip stream, PNG IHDR sizes with valid CRCs and decompression "
         "bombs, JPEG SOF sizes, npy headers declaring huge or short arrays, object (pickle) arrays, "
-        "safetensors headers (shapes, dtypes, offsets, NaN weights, header length), JSON fields set to 10^9, "
-        "NaN, wrong types, deep nesting.",
+        "safetensors headers (shapes, dtypes, offsets, NaN weights, header length, float8 NaN/Inf bytes, integer "
+        "dtypes for float weights, shapes overflowing 2^64), JSON fields set to 10^9, NaN, wrong types, deep "
+        "nesting, numbers overflowing to inf (1e999); decompression bombs: deflated-transfer-syntax DICOM whose "
+        "data set inflates to 256 MiB, .nii.gz with a 256 MiB header extension, lying extension sizes, a 4 GiB "
+        "declared shape or 256 MiB of trailing zeros, and .pth zip archives holding a deflated 64 MiB - 1 GiB "
+        "tensor or lying about their members' sizes; model.safetensors.index.json entries leading outside the "
+        "folder (.., absolute paths, /dev/zero, pytorch_model.bin, missing shards, wrong types) and mutated "
+        "shards. The worker runs with 64 MiB decoded-data and checkpoint limits (MEDHUB_MAX_DECODED_BYTES, "
+        "MEDHUB_MAX_CHECKPOINT_BYTES) so that bombs are refused quickly.",
         "",
         f"Each case runs in a worker subprocess (address space capped at 3 GiB) with a {args.timeout:.0f} s limit. "
         "Outcomes: **ok** = a result that passes the target's invariants (declared size = array shape, finite "
@@ -132,7 +140,8 @@ def main() -> int:
     lines += ["", f"**Total: {sum(fuzz.cases.values()):,} cases, {n_fail} failures** "
               f"({', '.join(f'{o}: {sum(c[o] for c in fuzz.outcomes.values())}' for o in FAILURES)}).", ""]
     if fuzz.failures:
-        lines += ["Failing cases (first 50):", "", "| target | case | mutation | outcome | detail |", "|---|---|---|---|---|"]
+        lines += ["Failing cases (first 50):", "", "| target | case | mutation | outcome | detail |",
+                  "|---|---|---|---|---|"]
         for f in fuzz.failures[:50]:
             lines.append(f"| {f['target']} | {f['index']} | {str(f.get('mutation', '?'))[:80]} | {f['outcome']} | "
                          f"{str(f['detail'])[:200].replace('|', '/')} |")

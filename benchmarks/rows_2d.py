@@ -75,7 +75,8 @@ def cases(quick: bool):
     paper = medhub.MedModel.from_config(medhub.UNetConfig.paper()).eval()
     yield dict(name="3a. U-Net paper config (64..1024, valid), 572^2 -> 388^2 (peer 512^2 -> 512^2)", model=paper,
                source="paper config, random weights",
-               peer=nets.BasicUNet(spatial_dims=2, in_channels=1, out_channels=2, features=(64, 128, 256, 512, 1024, 64),
+               peer=nets.BasicUNet(spatial_dims=2, in_channels=1, out_channels=2,
+                                   features=(64, 128, 256, 512, 1024, 64),
                                    act="relu", norm=("batch", {})),
                peer_name="MONAI BasicUNet features 64..1024, ReLU, batch norm", shape=(1, 1, 572, 572),
                peer_shape=(1, 1, 512, 512), kind="segmenter")
@@ -100,7 +101,8 @@ def _basic_unet(nets, widths):
 def run(repeats: int, quick: bool, compile_: bool) -> Table:
     table = Table("Rows 1-3: 2D inference vs MONAI (ms per batch: median [min-max])",
                   ["case", "GFLOPs medhub / peer", "peer fp32", "medhub eager fp32", "medhub fast fp32 (max abs diff)",
-                   "medhub ONNX Runtime fp32 (max abs diff)", "medhub bf16", "fp32 speed-up vs peer", "fastest speed-up vs peer", "bf16: decisions changed"])
+                   "medhub ONNX Runtime fp32 (max abs diff)", "medhub bf16", "fp32 speed-up vs peer",
+                   "fastest speed-up vs peer", "bf16: decisions changed"])
     for case in cases(quick):
         try:
             _run_case(table, case, repeats, compile_)
@@ -190,8 +192,10 @@ def _onnx_session(model, x, eager_out):
 
 def _notes(table: Table) -> None:
     table.note("medhub fast fp32 = `optimize_for_inference` (conv-BN folding + channels_last) under inference_mode; "
-               "ONNX Runtime = the eager model exported with `torch.onnx.export(dynamo=False, opset 17)`, CPU provider, "
-               "same threads (float32, exact to 1e-4). bf16 = the fast model under CPU bf16 autocast (`precision='bf16'`); "
+               "ONNX Runtime = the eager model exported with `torch.onnx.export(dynamo=False, opset 17)`, CPU "
+               "provider, "
+               "same threads (float32, exact to 1e-4). bf16 = the fast model under CPU bf16 autocast "
+               "(`precision='bf16'`); "
                "compiled = `optimize_for_inference(..., compile=True[, precision='bf16'])` (inductor, frozen weights; "
                "compile time in brackets, paid once per process). Peer = eager float32 under "
                "inference_mode, NCHW. Targets: fp32 >= 1.25x, fastest >= 2.5x the peer's throughput.")

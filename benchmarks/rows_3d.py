@@ -82,7 +82,8 @@ def run(repeats: int, quick: bool, compile_: bool) -> Table:
         return sorted(secs)[len(secs) // 2], min(secs), max(secs), rss
 
     table = Table("Row 4: 3D whole-volume sliding window, BraTS 240x240x155 (s: median [min-max]; peak RSS MB)",
-                  ["implementation", "wall s", "peak RSS MB during inference", "speed-up vs MONAI", "voxels agreeing with MONAI fp32"])
+                  ["implementation", "wall s", "peak RSS MB during inference", "speed-up vs MONAI", "voxels agreeing "
+                                                                                                    "with MONAI fp32"])
     m_med = cell("monai")[0]
     for kind, agree in (("monai", "-"), ("medhub-fp32", f"{100 * same:.4f} %"),
                         ("medhub-bf16", f"{100 * same_bf16:.3f} % (vs medhub fp32)")):

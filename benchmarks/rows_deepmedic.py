@@ -166,7 +166,8 @@ def run(repeats: int, quick: bool, compile_: bool) -> Table:
                "fewer multiply-adds overall).")
     if compile_:
         table.note("compiled = `torch.compile` (inductor): training compiles the model as it trains (`torch_compile: "
-                   "true` in a recipe, with `bf16: true` and `use_cpu: true` for CPU bf16); inference compiles a frozen copy (`segment_volume(compile=True)`, "
+                   "true` in a recipe, with `bf16: true` and `use_cpu: true` for CPU bf16); inference compiles a "
+                   "frozen copy (`segment_volume(compile=True)`, "
                    "`optimize_for_inference(compile=True)`). Forward times exclude the compile, which is listed "
                    "on its own row; 'incl. compile' is the whole call.")
     return table

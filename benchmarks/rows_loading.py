@@ -74,7 +74,8 @@ def run(repeats: int, quick: bool, compile_: bool) -> list[Table]:
         if not (zoo / "chexnet-pneumonia" / "model.safetensors").is_file():
             zoo = tmp / "zoo"
             _folder("chexnet-pneumonia", zoo)
-            cold.note("model_zoo/chexnet-pneumonia absent: a zoo folder with the recipe config's random weights was used.")
+            cold.note("model_zoo/chexnet-pneumonia absent: a zoo folder with the recipe config's random weights was "
+                      "used.")
         env["MEDHUB_ZOO_DIR"] = str(zoo)
         png = SHARED_DATA / "chest-xray-samples" / "00000001_000.png"
         runs = 1 if quick else 3

@@ -191,7 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
                                                             repo_type))
             return self._proxy(body)  # read-only POSTs (paths-info) and writes olah refuses with 405
         except HubError as err:
-            self._json(err.status, {"error": err.message, **err.extra}, {"X-Error-Code": err.code, "X-Error-Message": err.message})
+            self._json(err.status, {"error": err.message, **err.extra},
+                       {"X-Error-Code": err.code, "X-Error-Message": err.message})
 
     # -- write API ---------------------------------------------------------------------------------
     def _create_repo(self, payload: dict) -> dict:
@@ -280,7 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
         if base is None:
             raise HubError(404, "RevisionNotFound", f"Invalid rev id: {rev}")
         if header.get("parentCommit") and header["parentCommit"] != base and not create_pr:
-            raise HubError(412, "PreconditionFailed", f"parent commit {header['parentCommit']} is not the head of {rev}")
+            raise HubError(412, "PreconditionFailed",
+                           f"parent commit {header['parentCommit']} is not the head of {rev}")
         web = f"{self.server.url}/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}"
         message = header["summary"] + (f"\n\n{header['description']}" if header.get("description") else "")
         pr_url = None
@@ -340,7 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-_SLASHED_REV = re.compile(r"^(?:/api/models)?/([^/]+)/([^/]+)/(?:revision|resolve|tree|commits|paths-info)/(refs%2F[^/?]+)")
+_SLASHED_REV = re.compile(r"^(?:/api/models)?/([^/]+)/([^/]+)/(?:revision|resolve|tree|commits|paths-info)/"
+                          r"(refs%2F[^/?]+)")
 
 
 def _pin_slashed_revision_of(server: WriteEndpoint, path: str) -> str:

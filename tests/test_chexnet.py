@@ -1,4 +1,5 @@
-"""CheXNet / DenseNet-121: layout, parameter counts, loss, converters (against an independent forward), hub round trip."""
+"""CheXNet / DenseNet-121: layout, parameter counts, loss, converters (against an independent forward), hub round
+trip."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def test_state_dict_keys_are_torchvision_densenet121(imagenet_sd):
 
 def test_config_defaults_are_the_paper():
     config = CheXNetConfig()
-    assert (config.growth_rate, config.block_config, config.num_init_features, config.bn_size) == (32, [6, 12, 24, 16], 64, 4)
+    densenet121 = (32, [6, 12, 24, 16], 64, 4)
+    assert (config.growth_rate, config.block_config, config.num_init_features, config.bn_size) == densenet121
     assert config.labels == list(CHESTXRAY14_FINDINGS)
     assert config.labels[6] == "Pneumonia" and config.label2id["Hernia"] == 13
     assert config.problem_type == "multi_label_classification"

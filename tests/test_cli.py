@@ -2,6 +2,7 @@
 
 import csv
 
+import pytest
 import torch
 
 import medhub
@@ -37,6 +38,60 @@ def test_convert_cli_round_trip(tmp_path, capsys):
     assert torch.equal(model.state_dict()["layer4.1.conv2.weight"], source.state_dict()["layer4.1.conv2.weight"])
     card = (tmp_path / "out" / "README.md").read_text()
     assert "resnet18.pth" in card
+
+
+@pytest.fixture
+def resnet18_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    state = medhub.MedModel.from_config(medhub.ResNetConfig(depth=18, num_labels=1000)).state_dict()
+    torch.save(state, tmp_path / "resnet18.pth")
+    return tmp_path / "resnet18.pth", state
+
+
+def test_convert_refuses_nan_and_inf_weights_at_convert_time(tmp_path, capsys, resnet18_checkpoint):
+    _, state = resnet18_checkpoint
+    for bad in (float("nan"), float("inf")):
+        state["layer1.0.conv1.weight"][0, 0, 0, 0] = bad
+        torch.save(state, tmp_path / "bad.pth")
+        assert main(["convert", str(tmp_path / "bad.pth"), str(tmp_path / "out"), "--arch", "resnet18"]) == 2
+        err = capsys.readouterr().err
+        assert "bad.pth: tensor 'layer1.0.conv1.weight' holds 1 NaN or Inf value(s)" in err and "Traceback" not in err
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option", ["--num-labels", "--in-channels"])
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_convert_refuses_non_positive_counts(tmp_path, capsys, resnet18_checkpoint, option, value):
+    checkpoint, _ = resnet18_checkpoint
+    with pytest.raises(SystemExit) as exited:
+        main(["convert", str(checkpoint), str(tmp_path / "out"), "--arch", "resnet18", option, value])
+    assert exited.value.code == 2
+    assert f"argument {option}: {value} is not positive (expected 1 or more)" in capsys.readouterr().err
+    from medhub.convert import convert_checkpoint
+    from medhub.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{option[2:].replace('-', '_')}={value}: expected a positive whole number"):
+        convert_checkpoint(checkpoint, tmp_path / "out", "resnet18", **{option[2:].replace("-", "_"): int(value)})
+    assert not (tmp_path / "out").exists()
+
+
+def test_convert_output_path_that_is_a_file_and_truncated_sources_are_clear_errors(tmp_path, capsys,
+                                                                                   resnet18_checkpoint):
+    checkpoint, state = resnet18_checkpoint
+    (tmp_path / "taken").write_text("a file")
+    assert main(["convert", str(checkpoint), str(tmp_path / "taken"), "--arch", "resnet18"]) == 2
+    assert "taken: the output path is a file; expected a folder" in capsys.readouterr().err
+    from safetensors.torch import save_file
+
+    save_file(state, tmp_path / "resnet18.safetensors")
+    data = (tmp_path / "resnet18.safetensors").read_bytes()
+    for name, cut in [("resnet18.safetensors", data), ("resnet18.pth", checkpoint.read_bytes())]:
+        (tmp_path / f"cut-{name}").write_bytes(cut[:len(cut) // 2])
+        assert main(["convert", str(tmp_path / f"cut-{name}"), str(tmp_path / "out"), "--arch", "resnet18"]) == 2
+        err = capsys.readouterr().err
+        assert f"cut-{name}: " in err and "Traceback" not in err
+        assert ("not a valid safetensors file" if name.endswith("safetensors") else "unreadable") in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_convert_refuses_pickled_code(tmp_path, capsys):

@@ -24,7 +24,7 @@ import yaml
 from PIL import Image
 from safetensors.torch import load_file
 
-from medhub.hub import check_safetensors_file
+from medhub.weights_files import check_safetensors_file
 
 RECIPE = {
     "name": "crash-safety-tiny-unet",

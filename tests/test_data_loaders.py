@@ -122,7 +122,8 @@ def test_nifti_subjects_folder_and_disagreeing_label(tmp_path):
     write_subject(tmp_path / "sub04", label_affine=shifted)
     lenient = load(tmp_path, split="train", lenient=True)
     assert lenient["subject_id"] == ["sub01", "sub02"]
-    assert "skipped 2 example(s)" in lenient.info.description and "sub04/t1.nii.gz: affine disagrees" in lenient.info.description
+    description = lenient.info.description
+    assert "skipped 2 example(s)" in description and "sub04/t1.nii.gz: affine disagrees" in description
 
 
 def test_empty_folder_is_an_error(tmp_path):
@@ -159,6 +160,28 @@ def test_image_mask_pairs(tmp_path):
     with pytest.raises(InputError, match=r"masks/s3.png: mask size \(8, 8\) disagrees"):
         load(tmp_path)
     assert "skipped 1 example(s)" in load(tmp_path, split="train", lenient=True).info.description
+
+
+def test_corrupt_files_are_medhub_errors_and_lenient_skips_them(tmp_path):
+    """A corrupt mask (pairs), a truncated class image and a corrupt NIfTI (subjects): InputError naming the file,
+    never a PIL/nibabel error; lenient=True skips and counts them."""
+    pairs, classes, subjects = tmp_path / "pairs", tmp_path / "classes", tmp_path / "subjects"
+    for stem in ("s1", "s2"):
+        write_png(pairs / "images" / f"{stem}.png", 100)
+        write_png(pairs / "masks" / f"{stem}.png", 255)
+    (pairs / "masks" / "s2.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # corrupt: no IHDR
+    write_png(classes / "normal" / "a.png", 10)
+    write_png(classes / "normal" / "b.png", 20)
+    good = (classes / "normal" / "b.png").read_bytes()
+    (classes / "normal" / "b.png").write_bytes(good[:len(good) // 2])  # truncated: the header still opens
+    write_subject(subjects / "sub01")
+    write_subject(subjects / "sub02")
+    (subjects / "sub02" / "t1.nii.gz").write_bytes(b"\x1f\x8b" + b"not a gzip stream")
+    for root, bad in [(pairs, "masks/s2.png"), (classes, "normal/b.png"), (subjects, "sub02/t1.nii.gz")]:
+        with pytest.raises(InputError, match=f"{bad}: not a readable"):
+            load(root, split="train")
+        lenient = load(root, split="train", lenient=True)
+        assert len(lenient) == 1 and f"{bad}: not a readable" in lenient.info.description
 
 
 # --- DICOM -------------------------------------------------------------------------------------------------------
@@ -211,7 +234,8 @@ def test_chestxray14_labels_and_official_splits(chestxray14):
     assert test[0]["labels"] == [0, 0, 1] + [0] * 10 + [1]  # Effusion|Hernia
     assert test[0]["patient_id"] == 27426 and test[0]["original_width"] == 2682
     assert pytest.approx(test[0]["pixel_spacing_y"], rel=1e-6) == 0.143
-    assert pixels(test[0]["image"]).shape == pixels(Image.open(chestxray14 / "images_001/images/00027426_000.png")).shape
+    original = Image.open(chestxray14 / "images_001/images/00027426_000.png")
+    assert pixels(test[0]["image"]).shape == pixels(original).shape
     assert not check_leakage(splits, "patient_id").leaked
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from datasets import Dataset, DatasetDict, Features, Value
+from datasets import Dataset, DatasetDict, Features, List, Value
+from pydicom.filewriter import dcmwrite
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -28,6 +29,8 @@ from medhub.errors import InputError  # noqa: E402
 from medhub.io.deidentify import find_identifying_attributes  # noqa: E402
 
 NAME, PATIENT_ID, BIRTH_DATE = "Doe^Jane", "MRN-4711", "19700101"
+REAL_NAME = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"  # named by its SOPInstanceUID
+REAL_UID = REAL_NAME[:-4]
 
 
 def write_identified(shared_data: Path, folder: Path) -> list[Path]:
@@ -99,6 +102,113 @@ def test_deidentify_dataset_passes_the_check_with_consistent_uids(identified_fil
     assert again.features["file"] == DICOM_STRUCT and header(again[0]["file"]).SOPInstanceUID == a.SOPInstanceUID
 
 
+def doe_john(shared_data: Path, *, preamble: bool = True) -> bytes:
+    """The real radiograph's bytes with PatientName = Doe^John (a bare data set, no preamble, if not preamble)."""
+    ds = pydicom.dcmread(shared_data / "chest-xray-samples" / REAL_NAME)
+    ds.PatientName = "Doe^John"
+    out = io.BytesIO()
+    if preamble:
+        ds.save_as(out, enforce_file_format=True)
+    else:
+        bare = pydicom.Dataset(ds)  # no file meta, no preamble: the data set alone
+        bare.is_little_endian, bare.is_implicit_VR = True, False
+        dcmwrite(out, bare, enforce_file_format=False)
+    return out.getvalue()
+
+
+def layouts(data: bytes, bare: bytes) -> dict[str, Dataset]:
+    """DICOM bytes in every kind of column the push check must read."""
+    struct = {"path": "x.dcm", "bytes": data}
+    return {
+        "binary": Dataset.from_dict({"scan": [data]}, features=Features({"scan": Value("binary")})),
+        "large_binary": Dataset.from_dict({"scan": [data]}, features=Features({"scan": Value("large_binary")})),
+        "bare-data-set-bytes": Dataset.from_dict({"scan": [bare]}, features=Features({"scan": Value("binary")})),
+        "reordered-struct": Dataset.from_dict(
+            {"scan": [{"bytes": data, "path": "x.dcm"}]},
+            features=Features({"scan": {"bytes": Value("binary"), "path": Value("string")}})),
+        "struct-with-more-fields": Dataset.from_dict(
+            {"scan": [{"label": 1, "bytes": data, "path": "x.dcm"}]},
+            features=Features({"scan": {"label": Value("int64"), "bytes": Value("binary"), "path": Value("string")}})),
+        "list-of-structs": Dataset.from_dict({"scan": [[{"path": "a.dcm", "bytes": b"not dicom"}, struct]]},
+                                             features=Features({"scan": List(DICOM_STRUCT)})),
+        "struct-of-list-of-bytes": Dataset.from_dict(
+            {"scan": [{"views": [b"\x89PNG", data]}]},
+            features=Features({"scan": {"views": List(Value("binary"))}})),
+    }
+
+
+WHERE = {"binary": "scan", "large_binary": "scan", "bare-data-set-bytes": "scan", "reordered-struct": "scan",
+         "struct-with-more-fields": "scan", "list-of-structs": "scan[1]", "struct-of-list-of-bytes": "scan.views[1]"}
+
+
+@pytest.mark.parametrize("layout", sorted(WHERE))
+def test_every_column_that_parses_as_dicom_is_checked(shared_data, layout):
+    dataset = layouts(doe_john(shared_data), doe_john(shared_data, preamble=False))[layout]
+    with pytest.raises(IdentifyingDataError) as err:
+        check_deidentified(dataset)
+    assert [(f.column, f.row) for f in err.value.findings] == [(WHERE[layout], 0)]
+    assert any("PatientName" in a for a in err.value.findings[0].attributes)
+    with pytest.raises(IdentifyingDataError, match="PatientName"):
+        push_dataset(dataset, "alice/never")  # refused before anything is sent (no endpoint needed)
+    clean = deidentify_dataset(dataset, salt="layout")  # every layout can be de-identified in place
+    assert clean.features == dataset.features
+    check_deidentified(clean)
+
+
+def loaded_real_file(shared_data: Path, folder: Path, extra: dict | None = None) -> Dataset:
+    """`medhub.data.load` of a folder holding the real DICOM under its original name (id = the file stem)."""
+    from medhub.data import load
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / REAL_NAME).write_bytes((shared_data / "chest-xray-samples" / REAL_NAME).read_bytes())
+    dataset = load(folder, split="train", decode=False)
+    assert dataset["id"] == [REAL_UID]  # the loader's id is the stem: the original SOPInstanceUID
+    for name, values in (extra or {}).items():
+        dataset = dataset.add_column(name, values)
+    return dataset
+
+
+def all_strings(dataset: Dataset) -> list[str]:
+    from medhub.data.dicom_values import strings_in
+
+    return [text for row in dataset.with_format(None) for value in row.values() for text in strings_in(value)]
+
+
+def test_original_uid_stem_in_an_id_column_is_refused(shared_data, tmp_path):
+    """The issue's case: clean headers, but the loader's id (and the file name) still the original SOPInstanceUID."""
+    clean = deidentify_dataset(loaded_real_file(shared_data, tmp_path / "export"), salt="stem")
+    check_deidentified(clean)
+    stale = clean.map(lambda row: {"id": REAL_UID, "dicom": {"path": REAL_NAME, "bytes": row["dicom"]["bytes"]}},
+                      features=clean.features)
+    with pytest.raises(IdentifyingDataError) as err:
+        check_deidentified(stale)
+    assert {(f.column, f.source) for f in err.value.findings} == {("id", REAL_UID), ("dicom", REAL_NAME)}
+    assert "a DICOM UID that none of the files holds" in str(err.value)
+
+
+def test_deidentify_dataset_remaps_ids_names_folders_and_uids(shared_data, tmp_path):
+    source = pydicom.dcmread(shared_data / "chest-xray-samples" / REAL_NAME, stop_before_pixels=True)
+    folder = tmp_path / "PAT00123"  # a folder named after the patient
+    raw = loaded_real_file(shared_data, folder, {
+        "file": [REAL_NAME], "patient_folder": ["PAT00123"], "patient_id": [str(source.PatientID)],
+        "study": [str(source.StudyInstanceUID)], "note": [f"mask of {REAL_UID} (site A)"], "split": ["train"]})
+    uid_map: dict[str, str] = {}
+    clean = deidentify_dataset(raw, salt="ids", uid_map=uid_map)
+    row = clean.with_format(None)[0]
+    new_uid = header(row["dicom"]).SOPInstanceUID
+    assert row["id"] == new_uid == uid_map[REAL_UID] and row["dicom"]["path"] == f"{new_uid}.dcm"
+    assert row["file"] == f"{new_uid}.dcm" and row["study"] == uid_map[str(source.StudyInstanceUID)]
+    assert row["patient_folder"] == uid_map["PAT00123"] and row["patient_folder"].startswith("anon-")
+    assert row["patient_id"] == uid_map[str(source.PatientID)] and row["patient_id"].startswith("anon-")
+    assert row["note"] == f"mask of {new_uid} (site A)"
+    assert row["split"] == "train"  # not derived from the file: unchanged
+    for text in all_strings(clean):
+        assert REAL_UID not in text and "PAT00123" not in text and str(source.PatientID) not in text
+    check_deidentified(clean)
+    again = deidentify_dataset(raw, salt="ids", uid_map=uid_map)  # consistent: the same pseudonyms and UIDs
+    assert again.with_format(None)[0]["patient_folder"] == row["patient_folder"] and again[0]["id"] == row["id"]
+
+
 def test_allow_identifying_data_must_be_an_explicit_bool(identified_files):
     with pytest.raises(InputError, match="allow_identifying_data='yes'"):
         push_dataset(struct_dataset(identified_files), "alice/never", allow_identifying_data="yes")
@@ -111,6 +221,11 @@ def pushed(write_endpoint, shared_data, tmp_path_factory):
     raw = [str(p) for p in write_identified(shared_data, tmp / "raw")]
     clean = deidentify_dataset(struct_dataset([Path(p) for p in raw]), salt="push-salt")
     clean.save_to_disk(str(tmp / "clean"))
+    export = tmp / "export"  # the real file under its original name, loaded by medhub.data.load (id = stem)
+    export.mkdir()
+    (export / REAL_NAME).write_bytes((shared_data / "chest-xray-samples" / REAL_NAME).read_bytes())
+    for layout, dataset in layouts(doe_john(shared_data), doe_john(shared_data, preamble=False)).items():
+        dataset.save_to_disk(str(tmp / "layouts" / layout))
     script = f"""
 from datasets import Dataset, Features, Value, load_dataset, load_from_disk
 from medhub.data.dicom_feature import DICOM_STRUCT, dicom_value
@@ -134,6 +249,19 @@ def read(repo):
             "names": [str(h.get("PatientName", "")) for h in headers]}}
 case("read_clean")(lambda: read("alice/clean"))
 case("read_raw")(lambda: read("alice/raw"))
+for layout in {sorted(WHERE)!r}:
+    case("layout:" + layout)(lambda layout=layout: sharing.push_dataset(
+        load_from_disk({str(tmp / "layouts")!r} + "/" + layout), "alice/layout-" + layout).oid)
+import medhub.data
+loaded = sharing.deidentify_dataset(medhub.data.load({str(export)!r}, split="train", decode=False))
+case("loaded")(lambda: sharing.push_dataset(loaded, "alice/loaded").oid)
+
+def read_loaded():
+    back = load_dataset("alice/loaded", split="train")
+    return {{"ids": list(back["id"]), "paths": [v["path"] for v in back["dicom"]],
+            "uid_in_bytes": [{REAL_UID.encode()!r} in v["bytes"] for v in back["dicom"]],
+            "sop": [str(pydicom.dcmread(io.BytesIO(v["bytes"])).SOPInstanceUID) for v in back["dicom"]]}}
+case("read_loaded")(read_loaded)
 """
     results = run_client(script, endpoint=write_endpoint.url, hf_home=tmp / "hf",
                          extra_env={"HF_HUB_DISABLE_XET": "1"})  # the test endpoint takes LFS, not Xet
@@ -165,6 +293,25 @@ def test_deidentified_dataset_pushes_and_reads_back_through_olah(pushed, write_e
     assert "POST /api/datasets/alice/clean/commit/main" in write_endpoint.requests_seen
     assert any(call.startswith("PUT /lfs-upload/") for call in write_endpoint.requests_seen)  # parquet via LFS
     assert oid and not any("WITHOUT" in line for line in results["clean"]["log"])
+
+
+@pytest.mark.parametrize("layout", sorted(WHERE))
+def test_push_of_dicom_in_any_column_layout_is_refused(pushed, write_endpoint, layout):
+    results, _ = pushed
+    refused = results[f"layout:{layout}"]
+    assert refused["error"] == "IdentifyingDataError" and "PatientName" in refused["message"], refused
+    assert not write_endpoint.repo_dir(f"alice/layout-{layout}", "dataset").exists()
+
+
+def test_push_never_uploads_the_original_sop_instance_uid_stem(pushed):
+    """medhub.data.load names the real file's row by its stem (the original SOPInstanceUID); after
+    deidentify_dataset the pushed ids, file names and bytes hold only the new UID."""
+    results, _ = pushed
+    assert outcome(results, "loaded")
+    back = outcome(results, "read_loaded")
+    assert back["ids"] == back["sop"] and back["paths"] == [f"{back['sop'][0]}.dcm"]
+    assert REAL_UID not in back["ids"][0] and back["sop"][0].startswith("2.25.")
+    assert back["uid_in_bytes"] == [False]
 
 
 def test_allow_identifying_data_bypasses_the_check_with_a_warning(pushed):

@@ -1,4 +1,5 @@
-"""DeepMedic: preset arithmetic and parameter counts against the original, both input forms, loss, I/O, dense inference."""
+"""DeepMedic: preset arithmetic and parameter counts against the original, both input forms, loss, I/O, dense
+inference."""
 
 from __future__ import annotations
 

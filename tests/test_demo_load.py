@@ -86,7 +86,8 @@ def _probs(output) -> dict[str, float]:
 
 def _user_images(shared_data, folder: Path, count: int) -> list[Path]:
     """`count` different uploads (one pixel differs): each user sends a file of their own, as real users do."""
-    base = np.asarray(Image.open(shared_data / "chest-xray-samples" / "00000001_000.png").convert("L").resize((256, 256)))
+    xray = Image.open(shared_data / "chest-xray-samples" / "00000001_000.png")
+    base = np.asarray(xray.convert("L").resize((256, 256)))
     paths = []
     for n in range(count):
         pixels = base.copy()

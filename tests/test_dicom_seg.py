@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
-
 from brats_dicom import BRATS_NAMES, CASES, brats_crop, dicom3tools, errors, oriented
+
 from medhub import __version__
 from medhub.errors import InputError
 from medhub.io import Volume, read_dicom_seg, read_dicom_series, write_dicom_seg, write_dicom_series
@@ -153,7 +153,8 @@ def test_errors_name_the_input_and_what_was_expected(written, tmp_path):
     with pytest.raises(InputError, match=r"keys \[1, 2, 4\]; expected the label values 1..N"):
         write_dicom_seg(labels, folder, tmp_path / "x.dcm", segment_labels={1: "a", 2: "b", 4: "d"}, model_id="m")
     with pytest.raises(InputError, match=r"segment_labels\[2\] has 70 characters; DICOM allows 64"):
-        write_dicom_seg(labels, folder, tmp_path / "x.dcm", **{**kwargs, "segment_labels": {**BRATS_NAMES, 2: "e" * 70}})
+        long_name = {**BRATS_NAMES, 2: "e" * 70}
+        write_dicom_seg(labels, folder, tmp_path / "x.dcm", **{**kwargs, "segment_labels": long_name})
     with pytest.raises(InputError, match=r"segment_properties for labels \[7\]"):
         write_dicom_seg(labels, folder, tmp_path / "x.dcm", segment_properties={7: ()}, **kwargs)
     with pytest.raises(InputError, match="must contain 'research use only'"):

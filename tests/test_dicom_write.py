@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
+from brats_dicom import CASES, brats_crop, dicom3tools, errors, oriented
 from scipy.spatial.transform import Rotation
 
-from brats_dicom import CASES, brats_crop, dicom3tools, errors, oriented
 from medhub.errors import InputError
 from medhub.io import Volume, read_dicom_series, write_dicom_series
 

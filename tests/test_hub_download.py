@@ -54,7 +54,8 @@ from huggingface_hub import hf_hub_download, snapshot_download
 for rev in ["main", "exp", "v1", {sha0!r}, {sha0[:7]!r}]:
     case("rev:" + rev)(lambda rev=rev: load({REPO!r}, revision=rev))
 case("default")(lambda: load({REPO!r}))
-case("bytes")(lambda: hashlib.sha256(open(hf_hub_download({REPO!r}, "model.safetensors", revision="v1"), "rb").read()).hexdigest())
+case("bytes")(lambda: hashlib.sha256(
+    open(hf_hub_download({REPO!r}, "model.safetensors", revision="v1"), "rb").read()).hexdigest())
 case("snapshot")(lambda: sorted(os.listdir(snapshot_download({REPO!r}, revision="exp"))))
 @case("transformers")
 def _():

@@ -228,3 +228,26 @@ def test_non_finite_float_pixels_are_refused(tmp_path):
     ds.save_as(path)
     with pytest.raises(InputError, match="float.dcm: 1 non-finite"):
         read_dicom(path)
+
+
+def test_voi_lut_with_empty_lut_data_is_an_input_error_naming_the_file(tmp_path, shared_data):
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from medhub.processing import RadiographImageProcessor
+
+    ds = pydicom.dcmread(shared_data / "chest-xray-samples" / DICOM_NAME)
+    lut = Dataset()
+    lut.LUTDescriptor = [256, 0, 8]
+    lut.add_new(0x00283006, "US", [])  # LUTData: empty
+    ds.VOILUTSequence = Sequence([lut])
+    ds.save_as(tmp_path / "empty_lut.dcm")
+    for read in (lambda: read_dicom(tmp_path / "empty_lut.dcm"),
+                 lambda: RadiographImageProcessor(size=32)(read_any(tmp_path / "empty_lut.dcm"))):
+        with pytest.raises(InputError, match=r"empty_lut.dcm: VOILUTSequence\[0\]: LUTData holds 0 entries but "
+                                             r"LUTDescriptor declares 256"):
+            read()
+    lut.LUTData = list(range(256))  # a complete table reads and applies
+    ds.save_as(tmp_path / "lut.dcm")
+    assert RadiographImageProcessor(size=32)(read_dicom(tmp_path / "lut.dcm"))["pixel_values"].shape == (1, 1, 32, 32)

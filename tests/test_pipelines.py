@@ -95,7 +95,8 @@ def _classifier(problem_type=None, num_labels=3):
 
 def _threshold_segmenter(padding=1, spatial_dims=2):
     """Two classes; logit of class 1 = 20 * (centre pixel - 0.5), class 0 = 0: 'foreground' = bright pixels."""
-    config = PipeSegConfig(num_labels=2, id2label={0: "background", 1: "cell"}, padding=padding, spatial_dims=spatial_dims)
+    config = PipeSegConfig(num_labels=2, id2label={0: "background", 1: "cell"}, padding=padding,
+                           spatial_dims=spatial_dims)
     model = PipeSegmenter(config)
     with torch.no_grad():
         model.conv.weight.zero_()
@@ -125,7 +126,8 @@ def test_transformers_pipeline_with_medhub_classifier(shared_data):
     classify = transformers.pipeline("image-classification", model=model, image_processor=processor)
     result = classify(str(path), top_k=3)
     expected = _expected_scores(model, processor, Image.open(path).convert("RGB"), lambda x: x.softmax(-1))
-    assert [r["label"] for r in result] == sorted(model.config.id2label.values(), key=lambda n: -expected[_index(model, n)])
+    ranked = sorted(model.config.id2label.values(), key=lambda n: -expected[_index(model, n)])
+    assert [r["label"] for r in result] == ranked
     assert sum(r["score"] for r in result) == pytest.approx(1.0)
     for r in result:
         assert r["score"] == pytest.approx(expected[_index(model, r["label"])], rel=1e-5)

@@ -44,7 +44,8 @@ def test_png_radiograph_three_channels_with_imagenet_normalisation(shared_data):
     values = processor([path, Image.open(path)])["pixel_values"]
     assert values.shape == (2, 3, 224, 224) and values.dtype == torch.float32
     torch.testing.assert_close(values[0], values[1])  # a path and a PIL image give the same input
-    unit = values[0] * torch.tensor(processor.image_std)[:, None, None] + torch.tensor(processor.image_mean)[:, None, None]
+    std, mean = torch.tensor(processor.image_std)[:, None, None], torch.tensor(processor.image_mean)[:, None, None]
+    unit = values[0] * std + mean
     torch.testing.assert_close(unit[0], unit[2])  # three copies of one grey image
     shown = processor.display_image(path)
     np.testing.assert_allclose(unit[0].numpy() * 255.0, shown, atol=0.51)
@@ -69,7 +70,8 @@ def test_dicom_window_and_ct_rescale(tmp_path):
     assert values[1, 0] == pytest.approx((16 - 39.5) / 79 + 0.5)
     assert values[0, 0] == 0.0 and values[1, 2] == 1.0
     no_window = RadiographImageProcessor(do_resize=False, do_normalize=False, use_dicom_voi=False)
-    np.testing.assert_allclose(no_window(path)["pixel_values"][0, 0].numpy(), (hu - hu.min()) / (hu.max() - hu.min()), rtol=1e-6)
+    np.testing.assert_allclose(no_window(path)["pixel_values"][0, 0].numpy(), (hu - hu.min()) / (hu.max() - hu.min()),
+                               rtol=1e-6)
 
 
 def test_radiograph_errors():
@@ -111,7 +113,8 @@ def test_greyscale_em_image(shared_data):
     values = GreyscaleImageProcessor()(path)["pixel_values"]
     assert values.shape == (1, 1, 512, 512)
     np.testing.assert_allclose(values[0, 0].numpy(), raw / 255.0)
-    normalised = GreyscaleImageProcessor(do_resize=True, size=256, do_normalize=True, image_mean=[0.5], image_std=[0.25])
+    normalised = GreyscaleImageProcessor(do_resize=True, size=256, do_normalize=True, image_mean=[0.5],
+                                         image_std=[0.25])
     small = normalised(path)["pixel_values"]
     assert small.shape == (1, 1, 256, 256)
     assert float(small.mean()) == pytest.approx((raw.mean() / 255.0 - 0.5) / 0.25, abs=1e-3)

@@ -43,7 +43,8 @@ def test_state_dict_keys_are_torchvision_keys():
     assert list(basic)[:6] == ["conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
                                "bn1.num_batches_tracked"]
     assert list(basic)[-2:] == ["fc.weight", "fc.bias"] and len(basic) == 122
-    assert "layer1.0.downsample.0.weight" not in basic and basic["layer2.0.downsample.0.weight"].shape == (128, 64, 1, 1)
+    assert "layer1.0.downsample.0.weight" not in basic
+    assert basic["layer2.0.downsample.0.weight"].shape == (128, 64, 1, 1)
     keys = bottleneck.state_dict()
     assert keys["layer1.0.downsample.0.weight"].shape == (256, 64, 1, 1)
     assert keys["layer4.2.conv3.weight"].shape == (2048, 512, 1, 1) and keys["fc.weight"].shape == (1000, 2048)
@@ -154,9 +155,11 @@ def test_converter_names_missing_unexpected_and_misshaped_keys():
     broken = dict(state_dict)
     del broken["layer3.1.bn2.running_var"]
     broken["module.extra"] = torch.zeros(1)
-    with pytest.raises(medhub.WeightsMismatchError, match=r"missing keys: layer3\.1\.bn2\.running_var.*unexpected keys: module\.extra"):
+    with pytest.raises(medhub.WeightsMismatchError, match=r"missing keys: layer3\.1\.bn2\.running_var.*unexpected "
+                                                          r"keys: module\.extra"):
         convert_state_dict(broken, "resnet18")
-    with pytest.raises(medhub.WeightsMismatchError, match=r"wrong shapes: fc\.bias \(10,\) \(expected \(1000,\)\), fc\.weight \(10, 512\)"):
+    with pytest.raises(medhub.WeightsMismatchError, match=r"wrong shapes: fc\.bias \(10,\) \(expected \(1000,\)\), "
+                                                          r"fc\.weight \(10, 512\)"):
         convert_state_dict(resnet_state_dict("resnet18", num_classes=10), "resnet18")
     with pytest.raises(medhub.WeightsMismatchError, match=r"missing keys: .*layer1\.0\.conv3\.weight"):
         convert_state_dict(state_dict, "resnet50")

@@ -185,7 +185,8 @@ def test_converter_names_missing_unexpected_and_misshaped_keys():
     with pytest.raises(medhub.WeightsMismatchError,
                        match=r"missing keys: features\.5\.running_mean; unexpected keys: features\.3\.weight"):
         convert_state_dict(broken, "vgg11_bn", classifier_type="gap")
-    with pytest.raises(medhub.WeightsMismatchError, match=r"missing keys: features\.10\.bias.*unexpected keys: features\.12\.bias"):
+    with pytest.raises(medhub.WeightsMismatchError, match=r"missing keys: features\.10\.bias.*unexpected keys: "
+                                                          r"features\.12\.bias"):
         convert_state_dict(state_dict, "vgg13_bn", classifier_type="gap")
     with pytest.raises(medhub.ConfigError, match="arch='vgg12'"):
         convert_state_dict(state_dict, "vgg12")

@@ -31,6 +31,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(out_dir=args.out, data_dir=args.data, host=args.host, port=args.port, batch=args.batch)
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (0 or a negative count is an error, never a silent default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive (expected 1 or more)")
+    return value
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     model = convert_checkpoint(args.src, args.out, args.arch, num_labels=args.num_labels, in_channels=args.in_channels)
     print(f"converted {args.src} ({args.arch}) -> {args.out}: {type(model).__name__}, "
@@ -84,13 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("src", help="checkpoint file (.pth/.pth.tar/.pt state dict; read with weights_only=True)")
     convert.add_argument("out", help="output folder (config.json + model.safetensors + README.md)")
     convert.add_argument("--arch", required=True, help="densenet121, chexnet, resnet18..resnet152, vgg11..vgg19[_bn]")
-    convert.add_argument("--num-labels", type=int, default=None, help="size of a new classification head")
-    convert.add_argument("--in-channels", type=int, default=None, help="adapt the first conv (1 = greyscale)")
+    convert.add_argument("--num-labels", type=_positive_int, default=None, help="size of a new classification head")
+    convert.add_argument("--in-channels", type=_positive_int, default=None, help="adapt the first conv (1 = greyscale)")
     convert.set_defaults(func=_cmd_convert)
 
     zoo = sub.add_parser("zoo", help="the local model zoo")
     zoo.add_argument("zoo_command", choices=["list", "build", "push"])
-    zoo.add_argument("name", nargs="?", default=None, help="build: the zoo id (recipes/zoo/NAME.yaml); push: only this id")
+    zoo.add_argument("name", nargs="?", default=None, help="build: the zoo id (recipes/zoo/NAME.yaml); push: only "
+                                                           "this id")
     zoo.add_argument("--data", default=None, help="build: data folder (default: $MEDHUB_DATA_DIR or ../shared/data)")
     zoo.add_argument("--out", default=None, help="build: output folder (default: model_zoo/NAME)")
     zoo.add_argument("--max-steps", type=int, default=None, help="build: override training.max_steps (smoke tests)")

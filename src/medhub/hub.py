@@ -17,28 +17,27 @@ revision (so we ask about main to tell the two apart).
 
 from __future__ import annotations
 
-import json
 import os
-import struct
-import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CorruptWeightsError, HubError, ModelNotFoundError, PickleWeightsError
+from .errors import HubError, ModelNotFoundError, PickleWeightsError
 from .logging_utils import get_logger
+from .weights_files import (
+    CONFIG_NAME,
+    PICKLE_SUFFIXES,
+    WEIGHTS_INDEX_NAME,
+    check_model_folder,
+    pickle_message,
+)
 from .zoo.catalog import ORG as ZOO_ORG
 from .zoo.local import find as find_in_zoo
 
 logger = get_logger("hub")
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 PROCESSOR_NAME = "preprocessor_config.json"
 CARD_NAME = "README.md"
 MODEL_FILES = [CONFIG_NAME, "*.safetensors", WEIGHTS_INDEX_NAME, PROCESSOR_NAME, CARD_NAME]
-PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".pkl", ".pickle", ".ckpt", ".tar")
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ def _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, ne
     if need_weights and not any(n.endswith(".safetensors") for n in names):
         pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
         if pickles:
-            raise PickleWeightsError(_pickle_message(f"Hub repo {repo_id}@{rev}", pickles))
+            raise PickleWeightsError(pickle_message(f"Hub repo {repo_id}@{rev}", pickles))
     if CONFIG_NAME not in names:
         raise _HubMiss(f"repo {repo_id}@{rev} has no {CONFIG_NAME} (files: {names[:10]})")
     folder = _snapshot(repo_id, rev, token, cache_dir, patterns, local_files_only=False)
@@ -220,139 +219,6 @@ def _snapshot(repo_id, rev, token, cache_dir, patterns, local_files_only: bool) 
 def _short(err: BaseException, limit: int = 200) -> str:
     text = " ".join(str(err).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _pickle_message(where: str, pickles: list[str]) -> str:
-    return (
-        f"{where} holds only pickle weights ({', '.join(pickles)}); medhub loads safetensors only and never "
-        f"unpickles downloaded files. If you trust the file, convert it once with "
-        f"`medhub convert {pickles[0]} OUT_DIR --arch ARCH` (which reads it with torch.load(weights_only=True))."
-    )
-
-
-def check_model_folder(folder: Path, need_weights: bool = True) -> None:
-    """Refuse a folder without config.json, with only pickle weights, or with a corrupt safetensors file."""
-    folder = Path(folder)
-    if not (folder / CONFIG_NAME).is_file():
-        raise ModelNotFoundError(f"{folder} has no {CONFIG_NAME}; a medhub model folder holds {CONFIG_NAME} + {WEIGHTS_NAME}")
-    if not need_weights:
-        return
-    weights = sorted(folder.glob("*.safetensors"))
-    if not weights:
-        pickles = sorted(p.name for p in folder.iterdir() if p.name.endswith(PICKLE_SUFFIXES))
-        if pickles:
-            raise PickleWeightsError(_pickle_message(f"folder {folder}", pickles))
-        raise ModelNotFoundError(f"{folder} has no {WEIGHTS_NAME}")
-    for file in weights:
-        check_safetensors_file(file)
-
-
-def check_safetensors_file(file: Path, max_header: int = 100 * 1024 * 1024) -> dict:
-    """Validate a safetensors file's framing without loading it; return its header.
-
-    Checks: 8-byte header length within the file, a JSON header, every tensor's byte range inside the data
-    area and consistent with its dtype and shape. A truncated download or a corrupt file fails here with
-    its name, instead of deep inside the loader.
-    """
-    file = Path(file)
-    size = file.stat().st_size
-    itemsize = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-                "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
-    try:
-        with open(file, "rb") as fh:
-            raw = fh.read(8)
-            if len(raw) < 8:
-                raise ValueError(f"file is {size} bytes, shorter than the 8-byte header length")
-            (n,) = struct.unpack("<Q", raw)
-            if n > min(max_header, size - 8):
-                raise ValueError(f"declared header length {n} exceeds the file size {size}")
-            header = json.loads(fh.read(n))
-        if not isinstance(header, dict):
-            raise ValueError("header is not a JSON object")
-        data_size = size - 8 - n
-        spans = []
-        for name, meta in header.items():
-            if name == "__metadata__":
-                if meta is not None and not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
-                    raise ValueError("__metadata__ is not a mapping of strings")
-                continue
-            if not isinstance(meta, dict) or set(meta) != {"dtype", "shape", "data_offsets"}:
-                raise ValueError(f"tensor {name!r}: expected exactly dtype, shape and data_offsets, got {meta!r:.100}")
-            start, end = meta["data_offsets"]
-            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in [start, end, *meta["shape"]]):
-                raise ValueError(f"tensor {name!r}: offsets and shape must be non-negative integers")
-            spans.append((start, end, name))
-            count = 1
-            for d in meta["shape"]:
-                count *= int(d)
-            if meta["dtype"] not in itemsize:
-                raise ValueError(f"tensor {name!r} has unknown dtype {meta['dtype']!r}")
-            if not 0 <= start <= end <= data_size or end - start != count * itemsize[meta["dtype"]]:
-                raise ValueError(
-                    f"tensor {name!r} spans bytes {start}..{end} but the data area has {data_size} bytes "
-                    f"and dtype/shape need {count * itemsize[meta['dtype']]} (truncated or corrupt)"
-                )
-        covered = 0
-        for start, end, name in sorted(spans):
-            if start != covered:
-                raise ValueError(f"tensor {name!r} starts at byte {start}, expected {covered} (overlap or gap)")
-            covered = end
-        if covered != data_size:
-            raise ValueError(f"the tensors cover {covered} bytes of a {data_size}-byte data area (extra or missing data)")
-        _check_finite(fh_path=file, header=header, data_start=8 + n)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError, struct.error) as err:
-        raise CorruptWeightsError(f"{file}: not a valid safetensors file: {err}") from None
-    return header
-
-
-# Per float dtype of safetensors: the integer view of its bits, and the exponent field; a value is NaN or Inf
-# exactly when its bits without the sign are >= the exponent field with all ones.
-_FLOAT_BITS = {"F16": ("int16", 0x7FFF, 0x7C00), "BF16": ("int16", 0x7FFF, 0x7F80),
-               "F32": ("int32", 0x7FFFFFFF, 0x7F800000), "F64": ("int64", 0x7FFFFFFFFFFFFFFF, 0x7FF0000000000000)}
-
-
-def _all_finite(raw, dtype: str) -> bool:
-    """Whether every little-endian `dtype` value in the bytes `raw` is finite (integer bit test, exact)."""
-    import torch
-
-    int_dtype, magnitude, exponent = _FLOAT_BITS[dtype]
-    if len(raw) == 0:
-        return True
-    with warnings.catch_warnings():  # the memory map is read-only; nothing writes to the view
-        warnings.simplefilter("ignore", UserWarning)
-        bits = torch.frombuffer(memoryview(raw), dtype=getattr(torch, int_dtype))
-    return int((bits & magnitude).max()) < exponent
-
-
-def _check_finite(fh_path: Path, header: dict, data_start: int) -> None:
-    """Refuse NaN/Inf in floating-point tensors: a flipped exponent bit must not load as a silent garbage weight.
-
-    One bit test per contiguous run of same-dtype tensors (exact, and much faster than summing the values);
-    only a failing run is checked tensor by tensor, to name the tensor.
-    """
-    import numpy as np
-
-    if sys.byteorder != "little":  # safetensors is little-endian; the bit test reads native integers
-        raise ValueError("the NaN/Inf check of safetensors files needs a little-endian machine")
-    raw = np.memmap(fh_path, dtype=np.uint8, mode="r")
-    runs: list[list] = []  # [dtype, start, end, names]
-    for name, meta in sorted(((k, m) for k, m in header.items() if k != "__metadata__"),
-                             key=lambda item: item[1]["data_offsets"][0]):
-        start, end = meta["data_offsets"]
-        if meta["dtype"] not in _FLOAT_BITS:
-            continue
-        if runs and runs[-1][0] == meta["dtype"] and runs[-1][2] == start:
-            runs[-1][2] = end
-            runs[-1][3].append(name)
-        else:
-            runs.append([meta["dtype"], start, end, [name]])
-    for dtype, start, end, names in runs:
-        if _all_finite(raw[data_start + start:data_start + end], dtype):
-            continue
-        for name in names:
-            a, b = header[name]["data_offsets"]
-            if not _all_finite(raw[data_start + a:data_start + b], dtype):
-                raise ValueError(f"tensor {name!r} holds NaN or Inf values")
 
 
 def upload_folder(

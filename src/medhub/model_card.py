@@ -24,7 +24,8 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
 
     config = model.config
     info: dict[str, Any] = dict(config.weights_info or {})
-    repo_id = repo_id or info.get("repo_id") or config._name_or_path or f"medhub/{config.model_type.replace('medhub-', '')}"
+    family = config.model_type.replace("medhub-", "")
+    repo_id = repo_id or info.get("repo_id") or config._name_or_path or f"medhub/{family}"
     metrics = info.get("metrics") or []
     task = model.pipeline_tag or "image-classification"
     eval_results = [
@@ -52,7 +53,8 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
     )
     if metrics:
         rows = ["| metric | value | split | dataset |", "|---|---|---|---|"]
-        rows += [f"| {m['name']} | {m['value']:.4g} | {m.get('split', '')} | {m.get('dataset', info.get('dataset_name', ''))} |"
+        rows += [f"| {m['name']} | {m['value']:.4g} | {m.get('split', '')} | "
+                 f"{m.get('dataset', info.get('dataset_name', ''))} |"
                  for m in metrics]
         results = "\n".join(rows)
         if info.get("evaluation_command"):
@@ -67,11 +69,13 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
     hyper = info.get("hyperparameters") or {}
     procedure = info.get("training_procedure") or (UNTRAINED_NOTE if not info.get("trained") else "")
     if hyper:
-        procedure += "\n\n| hyper-parameter | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in hyper.items())
+        rows = "\n".join(f"| {k} | {v} |" for k, v in hyper.items())
+        procedure += "\n\n| hyper-parameter | value |\n|---|---|\n" + rows
     for key, label in (("command", "Produced by"), ("training_time", "Training time")):
         if info.get(key):
             procedure += f"\n\n{label}: `{info[key]}`" if key == "command" else f"\n\n{label}: {info[key]}"
     channels = config.channel_names or [f"channel {i}" for i in range(config.in_channels)]
+    config_code = info.get("config_code", f"medhub.{type(config).__name__}()")
     card = ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE),
@@ -96,8 +100,7 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
         repo_id=repo_id,
         trained=bool(info.get("trained")),
         load_code=(f'model = medhub.MedModel.from_pretrained("{repo_id}")' if info.get("trained") else
-                   f"model = medhub.MedModel.from_config({info.get('config_code', f'medhub.{type(config).__name__}()')})"
-                   f"  # random weights\n"
+                   f"model = medhub.MedModel.from_config({config_code})  # random weights\n"
                    f"# pretrained: model = medhub.MedModel.from_pretrained(\"<repo with trained weights>\")"),
         bibtex=model.paper.bibtex.strip(),
     )

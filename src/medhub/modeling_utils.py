@@ -24,18 +24,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.initialization import no_init_weights
 
 from .auto import load_config, load_image_processor
 from .configuration_utils import MedPreTrainedConfig
-from .errors import ConfigError, InputError, WeightsMismatchError, describe_keys
+from .errors import ConfigError, CorruptWeightsError, InputError, WeightsMismatchError, describe_keys
 from .hub import CARD_NAME, PROCESSOR_NAME, resolve_model, upload_folder
 from .inference.inferers import ClassifierInferer, InferenceSettings, Inferer, SlidingWindowInferer
 from .logging_utils import get_logger
 from .model_card import generate_model_card
 from .registry import MODEL_REGISTRY
+from .weights_files import check_weight_dtypes
 
 logger = get_logger("modeling")
 
@@ -142,7 +146,8 @@ class MedPreTrainedModel(PreTrainedModel):
             raise InputError(f"{name}: expected a torch.Tensor, got {type(pixel_values).__name__}")
         expected = "(batch, channels, " + ", ".join("HWD"[:spatial_dims] if spatial_dims < 3 else "DHW") + ")"
         if pixel_values.ndim != spatial_dims + 2:
-            raise InputError(f"{name}: expected a {spatial_dims + 2}-D tensor {expected}, got shape {tuple(pixel_values.shape)}")
+            raise InputError(f"{name}: expected a {spatial_dims + 2}-D tensor {expected}, got shape "
+                             f"{tuple(pixel_values.shape)}")
         if pixel_values.shape[1] != self.config.in_channels:
             names = f" {self.config.channel_names}" if self.config.channel_names else ""
             raise InputError(
@@ -196,6 +201,7 @@ class MedPreTrainedModel(PreTrainedModel):
         if MODEL_REGISTRY.get(config.model_type, cls) is not cls:
             info = {**info, "unexpected_keys": []}
         _raise_on_bad_loading(resolved.path, info)
+        check_weight_dtypes(resolved.path, model)  # U8/I32 tensors would load as floats silently
         model.name_or_path = str(pretrained_model_name_or_path)
         model.config._name_or_path = str(pretrained_model_name_or_path)
         model.hub_source = resolved.source
@@ -251,10 +257,10 @@ def _fast_load(cls, config, folder: Path, kwargs: dict):
     file = Path(folder) / "model.safetensors"
     if not file.is_file() or (Path(folder) / "model.safetensors.index.json").exists():
         return None
-    from safetensors.torch import load_file
-    from transformers.initialization import no_init_weights
-
-    state = load_file(str(file))
+    try:
+        state = load_file(str(file))
+    except SafetensorError as err:  # checked before (medhub.hub), so only a file changed since: still named
+        raise CorruptWeightsError(f"{file}: not a valid safetensors file: {err}") from None
     with no_init_weights():
         model = cls(config)
     expected = model.state_dict()

@@ -1,4 +1,5 @@
-"""Reliability tooling (of the checkout, not the package): fuzzing of medhub's readers and loaders with mutated real files.
+"""Reliability tooling (of the checkout, not the package): fuzzing of medhub's readers and loaders with mutated
+real files.
 
 - `tools.reliability.fuzz`: the seed files (derived from ../shared/data), the mutators and, per target
   (a reader or loader), what a *correct* outcome is: a result that passes the target's invariants, or a

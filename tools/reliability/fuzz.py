@@ -119,7 +119,10 @@ def build_seeds(data_dir: Path, seed_dir: Path) -> dict[str, list[Path]]:
     seeds["safetensors"] = [seed_dir / "model"]
     seeds["config"] = [seed_dir / "model"]
     seeds["preprocessor"] = [seed_dir / f"processor-{k}" for k in ("radiograph", "greyscale", "volume")]
+    seeds["weights-index"] = [seed_dir / "sharded"]
+    seeds["checkpoint"] = [seed_dir / "checkpoint" / "unet.pth"]
     if done.is_file():
+        _build_weight_seeds(seed_dir)
         return seeds
 
     (seed_dir / "dicom").mkdir(exist_ok=True)
@@ -179,8 +182,23 @@ def build_seeds(data_dir: Path, seed_dir: Path) -> dict[str, list[Path]]:
                             ).save_pretrained(seed_dir / "processor-greyscale")
     VolumeImageProcessor(target_spacing=[2.0, 2.0, 2.0], intensity_normalization="zscore"
                          ).save_pretrained(seed_dir / "processor-volume")
+    _build_weight_seeds(seed_dir)
     done.write_text("ok")
     return seeds
+
+
+def _build_weight_seeds(seed_dir: Path) -> None:
+    """The seed model saved in shards with an index, and its state dict as a torch.save checkpoint."""
+    if (seed_dir / "checkpoint" / "unet.pth").is_file():
+        return
+    import torch
+
+    from medhub.auto import MedModel
+
+    model = MedModel.from_pretrained(seed_dir / "model")
+    model.save_pretrained(seed_dir / "sharded", max_shard_size=200)
+    (seed_dir / "checkpoint").mkdir(exist_ok=True)
+    torch.save(model.state_dict(), seed_dir / "checkpoint" / "unet.pth")
 
 
 # -- format-aware mutations ----------------------------------------------------------------------------------
@@ -196,17 +214,27 @@ def mutate_dicom_dataset(path: Path, out: Path, rng) -> str:
 
     pconfig.settings.writing_validation_mode = pconfig.IGNORE
     ds = pydicom.dcmread(path)
-    edits = []
+    edits, bomb = [], 0
     for _ in range(int(rng.integers(1, 4))):
         what = _pick(rng, ["rows", "cols", "frames", "bits", "spp", "pixrep", "photometric", "slope", "window",
-                           "spacing", "pixeldata", "syntax", "position", "orientation", "seriesuid", "delete"])
+                           "spacing", "pixeldata", "syntax", "position", "orientation", "seriesuid", "delete",
+                           "deflate", "deflate-bomb"])
+        if what == "deflate-bomb":  # the data set deflated, its PixelData inflating to 16 MiB .. 256 MiB of zeros
+            bomb = int(_pick(rng, [16 << 20, 256 << 20]))
+            edits.append(f"deflate-bomb {bomb >> 20} MiB")
+            continue
         try:
             what = _dicom_edit(ds, what, rng)
         except Exception as err:  # noqa: BLE001 - pydicom will not hold such a value, or the edit needs a gone attribute
             what = f"{what} (not representable: {type(err).__name__})"
         edits.append(str(what))
     try:
-        ds.save_as(out, enforce_file_format=False)
+        if bomb:
+            from .bombs import deflated_dicom
+
+            deflated_dicom(ds, bomb, out)
+        else:
+            ds.save_as(out, enforce_file_format=False)
     except Exception as err:  # pydicom refused to write the edit: fall back to a byte mutation
         data, desc = mutate_bytes(path.read_bytes(), rng)
         out.write_bytes(data)
@@ -263,6 +291,10 @@ def _dicom_edit(ds, what, rng) -> str:
                                                  "1\\0\\0", "1\\0\\0\\0\\1\\0\\0"]))
     elif what == "seriesuid":
         ds.SeriesInstanceUID = "1.2.3.999"
+    elif what == "deflate":  # pydicom writes the data set deflated (a valid file when the pixels are native)
+        from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
     else:
         keyword = str(_pick(rng, ["Rows", "Columns", "BitsAllocated", "PixelData", "SamplesPerPixel",
                                   "PhotometricInterpretation", "PixelRepresentation", "SOPClassUID",
@@ -470,8 +502,25 @@ def mutate_safetensors(raw: bytes, rng) -> tuple[bytes, str]:
     names = [k for k in header if k != "__metadata__"]
     name = str(_pick(rng, names))
     meta = header[name]
-    what = _pick(rng, ["shape", "dtype", "offsets", "drop", "rename", "nan", "headerlen", "metadata", "extra"])
-    if what == "shape":
+    what = _pick(rng, ["shape", "dtype", "offsets", "drop", "rename", "nan", "headerlen", "metadata", "extra",
+                       "float8", "integer", "absurd-shape", "json-overflow"])
+    if what == "float8" and meta["dtype"] == "F32":  # the same bytes as four times as many float8 values
+        meta["dtype"], meta["shape"] = str(_pick(rng, ["F8_E4M3", "F8_E5M2"])), [int(np.prod(meta["shape"])) * 4]
+        s, e = meta["data_offsets"]
+        byte = int(_pick(rng, [0x7F, 0xFF, 0x7C, 0xFC, 0x7E, 0x38]))  # NaN, -NaN, Inf (E5M2), 448 / 0.5 ...
+        data[s + int(rng.integers(0, max(e - s, 1)))] = byte
+        what = f"float8 {meta['dtype']} with byte {byte:#x} in {name}"
+    elif what == "integer" and meta["dtype"] == "F32":  # a float tensor stored as integers of the same size
+        meta["dtype"] = str(_pick(rng, ["I32", "U32"]))
+        what = f"integer dtype {meta['dtype']} for {name}"
+    elif what == "absurd-shape":  # a zero-size tensor whose other dimension overflows the loader's usize
+        end = max(m["data_offsets"][1] for k, m in header.items() if k != "__metadata__")
+        header["ghost"] = {"dtype": "F32", "shape": _pick(rng, [[2**70, 0], [2**62, 2**62, 0], [0, 2**64]]),
+                           "data_offsets": [end, end]}
+    elif what == "json-overflow":
+        body, desc = json_overflow(json.dumps(header).encode(), rng)
+        return struct.pack("<Q", len(body)) + body + bytes(data), f"safetensors header {desc}"
+    elif what == "shape":
         meta["shape"] = _pick(rng, [[], [0], [-1], [10**12, 10**12], meta["shape"] + [1], list(meta["shape"])[::-1],
                                     [2**63]])
         what = f"{name} shape={meta['shape']}"
@@ -499,17 +548,33 @@ def mutate_safetensors(raw: bytes, rng) -> tuple[bytes, str]:
     return struct.pack("<Q", len(body)) + body + bytes(data), f"safetensors {what} {name}"
 
 
+def json_overflow(raw: bytes, rng) -> tuple[bytes, str]:
+    """One number of a JSON text replaced by 1e999 or -1e999: Python's json parses them to +/-inf (where the
+    Infinity literal is refused), so a reader must refuse non-finite numbers itself."""
+    import re
+
+    numbers = list(re.finditer(rb"(?<![\w.\"])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.\"])", raw))
+    if not numbers:
+        return raw + b" 1e999", "json-overflow appended 1e999"
+    match = numbers[int(rng.integers(0, len(numbers)))]
+    value = _pick(rng, [b"1e999", b"-1e999"])
+    mutation = f"json-overflow {match.group().decode()} -> {value.decode()}"
+    return raw[:match.start()] + value + raw[match.end():], mutation
+
+
 def _absurd(rng):
     return _pick(rng, [10**9, -1, 0, 10**18, 1e308, float("nan"), float("inf"), "x", None, [], {}, True, 2.5,
                        [10**9] * 3, "9" * 50])
 
 
 def mutate_json(raw: bytes, rng) -> tuple[bytes, str]:
-    kind = _pick(rng, ["field", "field", "field", "delete", "unknown", "bytes", "nested", "type"])
+    kind = _pick(rng, ["field", "field", "field", "delete", "unknown", "bytes", "nested", "type", "overflow"])
     try:
         obj = json.loads(raw)
     except ValueError:
         obj = None
+    if kind == "overflow":
+        return json_overflow(raw, rng)
     if kind == "bytes" or not isinstance(obj, dict):
         return mutate_bytes(raw, rng)
     if kind == "nested":
@@ -664,8 +729,37 @@ def _check_series(path, result):
 
 # NIfTI -------------------------------------------------------------------------------------------------------
 
+def nifti_bomb(raw: bytes, rng) -> tuple[bytes, str]:
+    """A .nii.gz (gzip bytes) built from the seed's header: a 256 MiB header extension, an extension size that
+    lies (256 MiB, 0, 8: nibabel reads what it says), a declared shape of 4 GiB, or 256 MiB of zeros after
+    the data (read only as far as the header says)."""
+    from .bombs import gzip_zeros
+
+    header, data = bytearray(raw[:348]), raw[352:]
+    kind = _pick(rng, ["extension", "esize-lie", "shape", "trailing"])
+    big = 256 << 20
+    if kind == "extension":
+        struct.pack_into("<f", header, 108, float(352 + big))
+        return gzip_zeros(bytes(header) + b"\x01\x00\x00\x00" + struct.pack("<ii", big, 6), big - 8) + \
+            gzip.compress(data, 1), "nifti gz-bomb 256 MiB extension"
+    if kind == "esize-lie":
+        esize = int(_pick(rng, [big, 0, 8, -16]))
+        struct.pack_into("<f", header, 108, 368.0)
+        head = bytes(header) + b"\x01\x00\x00\x00" + struct.pack("<ii", esize, 6) + bytes(8)
+        return gzip.compress(head + data, 1), f"nifti extension size {esize} (vox_offset 368)"
+    if kind == "shape":
+        struct.pack_into("<4h", header, 40, 3, 4096, 4096, 64)
+        struct.pack_into("<hh", header, 70, 16, 32)
+        return gzip.compress(bytes(header) + raw[348:352] + data, 1), "nifti declares 4096x4096x64 float32 (4 GiB)"
+    return gzip.compress(raw, 1) + gzip_zeros(b"", big), "nifti 256 MiB of zeros after the data"
+
+
 def _mutate_nifti(seed, out_dir, rng):
     out = out_dir / seed.name
+    if seed.name.endswith(".gz") and rng.random() < 0.1:  # a decompression bomb made from the seed's header
+        data, desc = nifti_bomb(gzip.decompress(seed.read_bytes()), rng)
+        out.write_bytes(data)
+        return out, desc
     if seed.name.endswith(".gz") and rng.random() < 0.7:  # mutate the NIfTI inside the gzip stream
         raw = gzip.decompress(seed.read_bytes())
         data, desc = mutate_nifti_header(raw, rng) if rng.random() < 0.6 else mutate_bytes(raw, rng)
@@ -761,22 +855,129 @@ def _run_model(path):
     return MedModel.from_pretrained(path)
 
 
-def _check_model(path, result):
-    from safetensors.numpy import load_file
+def _saved_weights(path: Path) -> dict:
+    """Every tensor of the weight files in `path` (the index's shards, else model.safetensors), read by the
+    checker itself with safetensors (torch: float8 included)."""
+    from safetensors.torch import load_file
 
-    saved = load_file(str(path / "model.safetensors"))
+    index = path / "model.safetensors.index.json"
+    names = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.exists() \
+        else ["model.safetensors"]
+    saved = {}
+    for name in names:
+        saved.update(load_file(str(path / name)))
+    return saved
+
+
+def _check_model(path, result):
+    saved = _saved_weights(path)
     state = result.state_dict()
     if set(saved) != set(state):
         return "state dict keys differ from the file's"
     for key, value in saved.items():
-        if tuple(value.shape) != tuple(state[key].shape) or not np.array_equal(value, state[key].numpy(), equal_nan=True):
-            return f"{key}: loaded weights differ from the file's"
-        if np.issubdtype(value.dtype, np.floating) and not _finite(value):
+        loaded = state[key]
+        if not value.is_floating_point() and loaded.is_floating_point():
+            return f"{key}: {value.dtype} weights loaded as {loaded.dtype} (integers where floats are expected)"
+        if value.is_floating_point() and not bool(value.float().isfinite().all()):
             return f"{key}: non-finite weights loaded silently"
+        if tuple(value.shape) != tuple(loaded.shape) or not bool((value.to(loaded.dtype) == loaded).all()):
+            return f"{key}: loaded weights differ from the file's"
     config = json.loads((path / "config.json").read_text())
     for key, value in config.items():
         if isinstance(value, float) and not np.isfinite(value):
             return f"config {key}={value} accepted"
+    return None
+
+
+# model.safetensors.index.json and its shards ----------------------------------------------------------------
+
+INDEX_ENTRIES = ["../outside.safetensors", "/dev/zero", "/etc/passwd", "pytorch_model.bin", "model.safetensors",
+                 "sub/../model-00001-of-00002.safetensors", "", "missing.safetensors", ".", None, 7, ["x"]]
+
+
+def mutate_index(raw: bytes, rng) -> tuple[bytes, str]:
+    """index.json edits: a weight_map entry pointing elsewhere (outside, absolute, a device, a pickle, a missing
+    file, not a string), the top level or weight_map of the wrong type or empty, a key dropped, a number
+    overflowing to inf (1e999), or raw byte mutations."""
+    kind = _pick(rng, ["entry", "entry", "top-level", "weight_map", "drop", "overflow", "bytes"])
+    index = json.loads(raw)
+    if kind == "bytes":
+        return mutate_bytes(raw, rng)
+    if kind == "overflow":
+        return json_overflow(raw, rng)
+    if kind == "top-level":
+        value = _pick(rng, [[index], list(index["weight_map"].items()), "model.safetensors", 1, None])
+        return json.dumps(value).encode(), f"index top level {type(value).__name__}"
+    keys = sorted(index["weight_map"])
+    if kind == "weight_map":
+        index["weight_map"] = _pick(rng, [{}, [], "model-00001-of-00002.safetensors", None, {k: 1 for k in keys}])
+        return json.dumps(index).encode(), f"weight_map = {str(index['weight_map'])[:40]}"
+    key = str(_pick(rng, keys))
+    if kind == "drop":
+        del index["weight_map"][key]
+        return json.dumps(index).encode(), f"weight_map without {key}"
+    entry = _pick(rng, INDEX_ENTRIES)
+    index["weight_map"][key] = entry
+    return json.dumps(index).encode(), f"weight_map[{key}] = {entry!r}"
+
+
+def _mutate_sharded(seed, out_dir, rng):
+    folder = out_dir / "sharded"
+    shutil.copytree(seed, folder)
+    name = "model.safetensors.index.json"
+    if rng.random() < 0.7:
+        return folder, f"{name}: " + _write_mutation(folder / name, folder / name, rng, mutate_index)
+    shard = sorted(folder.glob("model-*.safetensors"))[int(rng.integers(0, 2))]
+    return folder, f"{shard.name}: " + _write_mutation(shard, shard, rng, mutate_safetensors)
+
+
+# medhub convert's checkpoint reading --------------------------------------------------------------------------
+
+def mutate_checkpoint(path: Path, out: Path, rng) -> str:
+    """A torch.save checkpoint edited: a zip bomb (a deflated 64 MiB .. 1 GiB tensor in a ~1 MB file), a zip
+    directory lying about a member's size, NaN/Inf or integer weights, or raw byte mutations."""
+    import torch
+
+    from .bombs import torch_checkpoint
+
+    kind = _pick(rng, ["bomb", "bomb", "size-lie", "nan", "integer"])
+    if kind == "bomb":
+        numel = int(_pick(rng, [1 << 24, 1 << 26, 1 << 28]))
+        torch_checkpoint(out, numel)
+        return f"zip bomb: {4 * numel >> 20} MiB float32 tensor deflated"
+    state = torch.load(path, weights_only=True)
+    key = str(_pick(rng, sorted(k for k, v in state.items() if v.is_floating_point())))
+    if kind == "nan":
+        state[key].view(-1)[int(rng.integers(0, state[key].numel()))] = float(_pick(rng, [np.nan, np.inf, -np.inf]))
+    elif kind == "integer":
+        state[key] = state[key].to(torch.int32)
+    torch.save(state, out)
+    if kind == "size-lie":  # the central directory's uncompressed size of the largest member, multiplied
+        data = bytearray(out.read_bytes())
+        pos = data.rfind(b"PK\x01\x02")
+        while pos >= 0:
+            size = struct.unpack_from("<I", data, pos + 24)[0]
+            struct.pack_into("<I", data, pos + 24, min(size * 1000 + 1, 2**32 - 1))
+            pos = data.rfind(b"PK\x01\x02", 0, pos)
+        out.write_bytes(bytes(data))
+    return f"checkpoint {kind} {key}"
+
+
+_mutate_checkpoint = _format_or_bytes("case.pth", mutate_checkpoint)
+
+
+def _run_checkpoint(path):
+    from medhub.convert import check_finite, load_checkpoint
+
+    state = load_checkpoint(path)
+    check_finite(state, path)
+    return state
+
+
+def _check_checkpoint(path, result):
+    for key, value in result.items():
+        if value.is_floating_point() and not bool(value.isfinite().all()):
+            return f"{key}: non-finite weights accepted"
     return None
 
 
@@ -834,6 +1035,10 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            _mutate_model_file("config.json", mutate_json), _run_model, _check_model),
     Target("preprocessor", "load_image_processor + processing (preprocessor_config.json mutated)",
            _mutate_processor, _run_processor, _check_processor),
+    Target("weights-index", "MedModel.from_pretrained (sharded: index.json or a shard mutated)",
+           _mutate_sharded, _run_model, _check_model),
+    Target("checkpoint", "medhub convert's load_checkpoint + NaN/Inf check (.pth mutated)",
+           _mutate_checkpoint, _run_checkpoint, _check_checkpoint),
 ]}
 
 

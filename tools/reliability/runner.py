@@ -1,10 +1,12 @@
 """Run fuzz cases in a worker subprocess: a crash or a hang is caught and recorded with its case.
 
-The parent sends case indices (one JSON line each) to `python -m tools.reliability.runner` (run from the repository root), and waits at
-most `timeout` seconds for each answer. No answer in time: the case is a `hang`, the worker is killed and a
-new one started. The worker dies (segfault, abort, killed for memory): the case is a `crash`. The worker's
-address space is capped (`memory_mb`), so a reader that believes a huge declared size fails with
-MemoryError (a `foreign-error`) instead of taking the machine down.
+The parent sends case indices (one JSON line each) to `python -m tools.reliability.runner` (run from the repository
+root), and waits at most `timeout` seconds for each answer. No answer in time: the case is a `hang`, the worker is
+killed and a new one started. The worker dies (segfault, abort, killed for memory): the case is a `crash`. The
+worker's address space is capped (`memory_mb`), so a reader that believes a huge declared size fails with
+MemoryError (a `foreign-error`) instead of taking the machine down. The worker runs with smaller size limits
+(`WORKER_LIMITS`: 64 MiB of decoded data, 64 MiB of checkpoint) so that a decompression bomb is refused after
+inflating 64 MiB rather than 1 GiB; the default limits themselves are tested in tests/test_resource_limits.py.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from .fuzz import FAILURES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout: the worker imports `tools.reliability` from it
+WORKER_LIMITS = {"MEDHUB_MAX_DECODED_BYTES": str(64 << 20), "MEDHUB_MAX_CHECKPOINT_BYTES": str(64 << 20)}
 
 
 @dataclass
@@ -42,7 +45,8 @@ class _Worker:
     def __init__(self, data_dir: Path, seed_dir: Path, base_seed: int, memory_mb: int, nice: int):
         cmd = [sys.executable, "-m", "tools.reliability.runner", str(data_dir), str(seed_dir), str(base_seed),
                str(memory_mb)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+        env = {**os.environ, **WORKER_LIMITS,
+               "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
         self.log = Path(tempfile.mkstemp(prefix="medhub-fuzz-worker-", suffix=".log")[1])
         with open(self.log, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env,

@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("model", help="Hub id, zoo id (medhub/...) or local model folder")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="PNG/JPEG/DICOM image, NIfTI file, DICOM series folder, folder (searched recursively), "
-                             "or a multi-channel case as its channel files joined by commas (config.channel_names order)")
+                             "or a multi-channel case as its channel files joined by commas (config.channel_names "
+                             "order)")
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
     parser.add_argument("--tta", action="store_true", help="average over flipped copies (test-time augmentation)")
     parser.add_argument("--batch-size", type=_positive_int, default=None,

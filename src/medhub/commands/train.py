@@ -10,6 +10,8 @@ import argparse
 import shlex
 import sys
 
+from ..training import load_recipe, train
+
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("train", help="fine-tune a model from a YAML recipe (transformers Trainer)")
@@ -24,8 +26,6 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import load_recipe, train
-
     recipe = load_recipe(args.config)
     command = "medhub " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
     result = train(recipe, args.output_dir, max_steps=args.max_steps, resume_from_checkpoint=args.resume,

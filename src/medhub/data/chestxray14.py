@@ -22,6 +22,7 @@ from datasets import Features, Image, List, Value
 
 from ..errors import InputError
 from ._table import SkipReport, as_streaming, to_dataset
+from .splits import patient_split
 
 # The published label order (CheXNet, torchxrayvision, the NIH README).
 LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
@@ -134,7 +135,7 @@ def chestxray14_splits(folder: Path, *, streaming: bool, lenient: bool, num_shar
         return to_dataset(rows, FEATURES, split=split, streaming=False, report=report, what=what.format(split=split))
 
     def carve(part: str):
-        from .splits import patient_split
+
 
         parts = patient_split(build("train"), "patient_id",
                               fractions={"train": 1 - val_fraction, "validation": val_fraction}, seed=seed)

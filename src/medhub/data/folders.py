@@ -8,13 +8,19 @@
   `root` -> id, dicom; both lazily decoded by `dicom_feature` (medhub.io readers)
 
 Order is the sorted order of the names (numeric where names are numbers), never anything else. Problems
-(empty folders, unpaired files, disagreeing geometry) raise InputError naming the file, or in lenient mode
-are skipped and counted in `dataset.info.description`.
+(empty folders, unpaired files, disagreeing geometry, and files the headers show to be unreadable: an image
+Pillow cannot open or verify, a NIfTI file failing `medhub.io.nifti_header`'s size, extension and
+complex-data checks or nibabel's) raise InputError naming the file, or in lenient mode are skipped and
+counted in `dataset.info.description`.
+
+An `id` (or `subject_id`) column is derived from a file or folder name: for DICOM exports often the original
+SOPInstanceUID. `medhub.data.sharing.deidentify_dataset` remaps such columns with the UIDs before sharing.
 """
 
 from __future__ import annotations
 
 import re
+import struct
 from pathlib import Path
 
 import nibabel as nib
@@ -24,7 +30,7 @@ from PIL import Image as PILImage
 
 from ..errors import InputError
 from ..io import sniff
-from ..io.nifti import is_nifti_name
+from ..io.nifti import is_nifti_name, nifti_header
 from ._table import SkipReport, to_dataset
 from .dicom_feature import DICOM_STRUCT, decode_dicom_columns, dicom_value
 
@@ -71,8 +77,22 @@ def detect_layout(root: Path) -> str | None:
     return None
 
 
+def image_size(path: Path, report: SkipReport) -> tuple[int, int] | None:
+    """(width, height) from an image file's header, its structure verified (PNG chunks and CRCs) without
+    decoding the pixels; None (after `report.problem`) for a file Pillow cannot read."""
+    try:
+        with PILImage.open(path) as image:
+            size = image.size
+            image.verify()
+        return size
+    except (PILImage.UnidentifiedImageError, PILImage.DecompressionBombError, OSError, SyntaxError, ValueError,
+            struct.error) as err:
+        report.problem(f"{path}: not a readable image ({type(err).__name__}: {' '.join(str(err).split())[:200]})")
+        return None
+
+
 def load_classes(root: Path, *, split: str, streaming: bool, lenient: bool, num_shards: int | None = None):
-    """Class-per-folder images: label names are the sorted sub-folder names."""
+    """Class-per-folder images: label names are the sorted sub-folder names; each image's header is checked."""
     report = SkipReport(str(root), lenient)
     class_dirs = entries(root)[0]
     names = [d.name for d in class_dirs]
@@ -85,7 +105,8 @@ def load_classes(root: Path, *, split: str, streaming: bool, lenient: bool, num_
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 report.problem(f"{path}: not an image file; expected one of {IMAGE_SUFFIXES}")
                 continue
-            rows.append({"image": str(path), "label": label})
+            if image_size(path, report) is not None:
+                rows.append({"image": str(path), "label": label})
     features = Features({"image": Image(), "label": ClassLabel(names=names)})
     return to_dataset(rows, features, split=split, streaming=streaming, report=report,
                       what=f"Images in {len(names)} class folders", num_shards=num_shards)
@@ -105,8 +126,9 @@ def load_pairs(root: Path, *, split: str, streaming: bool, lenient: bool, num_sh
         if mask is None:
             report.problem(f"{image}: no mask named {image.stem}.* in {root / masks}")
             continue
-        with PILImage.open(image) as a, PILImage.open(mask) as b:
-            size_a, size_b = a.size, b.size
+        size_a, size_b = image_size(image, report), image_size(mask, report)
+        if size_a is None or size_b is None:
+            continue
         if size_a != size_b:
             report.problem(f"{mask}: mask size {size_b} disagrees with its image {image} ({size_a})")
             continue
@@ -118,11 +140,29 @@ def load_pairs(root: Path, *, split: str, streaming: bool, lenient: bool, num_sh
                       what="Image/mask pairs", num_shards=num_shards)
 
 
+def nifti_image(path: Path, report: SkipReport):
+    """The nibabel image of `path` (header only: medhub's size, extension and complex-data checks first, then
+    nibabel's); None (after `report.problem`) for a file that is not a readable NIfTI volume."""
+    try:
+        nifti_header(path)
+        return nib.load(str(path))
+    except InputError as err:
+        report.problem(str(err))
+    except Exception as err:  # noqa: BLE001 - nibabel raises many types for corrupt headers
+        report.problem(f"{path}: not a readable NIfTI file ({type(err).__name__}: {' '.join(str(err).split())[:200]})")
+    return None
+
+
 def check_geometry(files: list[Path], report: SkipReport) -> bool:
-    """Every volume must have the first one's shape and affine (headers only); False if one disagrees."""
-    reference = nib.load(str(files[0]))
+    """Every volume must be readable and have the first one's shape and affine (headers only); False if one
+    is not or disagrees."""
+    reference = nifti_image(files[0], report)
+    if reference is None:
+        return False
     for path in files[1:]:
-        other = nib.load(str(path))
+        other = nifti_image(path, report)
+        if other is None:
+            return False
         if other.shape[:3] != reference.shape[:3]:
             report.problem(f"{path}: shape {other.shape} disagrees with {files[0].name} ({reference.shape}); "
                            "every volume of a subject must share one voxel grid")

@@ -101,5 +101,5 @@ def map_label_values(labels: Any, mapping: dict | None) -> np.ndarray:
     return mapped
 
 
-__all__ = ["BRATS_SPLITS", "for_evaluation", "load_rows", "map_label_values", "split_subjects", "subject_rows", "subject_split",
-           "subject_volumes"]
+__all__ = ["BRATS_SPLITS", "for_evaluation", "load_rows", "map_label_values", "split_subjects", "subject_rows",
+           "subject_split", "subject_volumes"]

@@ -1,23 +1,34 @@
 """Sharing a dataset safely: de-identify before anything leaves the hospital, and refuse to push otherwise.
 
 `push_dataset(dataset, repo_id)` pushes a `datasets.Dataset` / `DatasetDict` with the real `datasets` client
-(`push_to_hub`, Parquet files on the Hub), but first scans every DICOM in it:
+(`push_to_hub`, Parquet files on the Hub), but first scans every column whose values can hold DICOM (every
+column of strings or bytes, at any depth: structs in any field order, lists of structs, `binary` /
+`large_binary` columns, `Json`), value by value:
 
-- DICOM columns (the `{"path", "bytes"}` struct of `dicom_feature.DICOM_STRUCT`): each value's header is read
-  from its bytes, or from its file (a series folder: every file in it), with `stop_before_pixels=True`;
-- string columns whose values look like DICOM paths (a `.dcm`/`.dicom` name, or an existing file with the
-  'DICM' preamble): each such file's header.
+- `{"path", "bytes"}` structs (`dicom_feature.DICOM_STRUCT`, or any struct with those two fields): the bytes
+  when they hold DICOM, else the file (a series folder: every DICOM file in it);
+- bytes that parse as DICOM (the 'DICM' preamble at byte 128, or a dataset starting with group 0002/0008);
+- strings naming existing DICOM files (a `.dcm`/`.dicom` name, or a file with the 'DICM' preamble).
 
-Each header goes through `medhub.io.deidentify.find_identifying_attributes` (PS3.15 Annex E, Basic Profile).
-Anything found makes the push an `IdentifyingDataError` (an `InputError`) that names the rows, files and
-attributes; nothing is uploaded. `allow_identifying_data=True`, passed explicitly, skips the check with a
-logged warning (for data whose sharing is covered otherwise, e.g. a private repo under an agreement).
+Each header (read with `stop_before_pixels=True`, through `medhub.io.dicom.read_dicom_header`, which bounds a
+deflated file's inflated size) goes through `medhub.io.deidentify.find_identifying_attributes` (PS3.15 Annex
+E, Basic Profile). In a split holding DICOM, every string (ids, file and folder names) is also searched for
+DICOM UIDs: a UID that none of the split's headers holds (e.g. the original SOPInstanceUID kept as a file stem
+in an `id` column) is identifying too. Anything found makes the push an `IdentifyingDataError` (an
+`InputError`) naming the rows, columns, files and attributes; nothing is uploaded.
+`allow_identifying_data=True`, passed explicitly, skips the check with a logged warning (for data whose
+sharing is covered otherwise, e.g. a private repo under an agreement).
 
-`deidentify_dataset(dataset)` returns the dataset with every DICOM column holding de-identified *bytes*
-(`medhub.io.deidentify.deidentify`, UIDs remapped through ONE `uid_map` for the whole dataset, so that a
-study or series stays linked across rows and splits). Each value's path becomes `<new SOPInstanceUID>.dcm`,
-because original file names are often the original SOPInstanceUID or carry a name. Pixels are never
-cleaned (see `medhub.io.deidentify` on burned-in annotation).
+`deidentify_dataset(dataset)` returns the dataset with every DICOM value de-identified
+(`medhub.io.deidentify.deidentify`, UIDs remapped through ONE `uid_map` for the whole dataset, so that a study
+or series stays linked across rows and splits): bytes stay bytes, `{"path", "bytes"}` structs and columns of
+DICOM paths become `{"path": "<new SOPInstanceUID>.dcm", "bytes": <de-identified file>}`, because original file
+names are often the original SOPInstanceUID or carry a name. Every other string derived from a file's path or
+header is remapped consistently: the file's stem, name or path becomes the new stem or name, a DICOM UID becomes
+its new UID (`uid_map`), and a value equal to the file's PatientID, OtherPatientIDs, AccessionNumber, StudyID or
+PatientName, or to one of the file's folder names that holds a digit (a folder named after a patient), becomes a
+salted pseudonym `anon-<16 hex>` (the same value always gets the same pseudonym). Pixels are never cleaned
+(see `medhub.io.deidentify` on burned-in annotation).
 
 A DICOM value held only as a path is embedded (its bytes read, its path cut to the file name) before the
 push, as `datasets` does for its own `Image` files, so the pushed Parquet files are self-contained; a series
@@ -26,24 +37,33 @@ folder cannot be one value's bytes and is refused.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pydicom
-from datasets import Dataset, DatasetDict, Features, Value
+from datasets import Dataset, DatasetDict
 
 from ..errors import HubError, InputError
 from ..hub import endpoint
-from ..io.deidentify import deidentify, find_identifying_attributes
+from ..io.deidentify import find_identifying_attributes
 from ..logging_utils import get_logger
-from .dicom_feature import DICOM_STRUCT
+from .deidentify_dataset import deidentify_dataset
+from .dicom_values import (
+    BATCH_SIZE,
+    column_batches,
+    column_values,
+    dicom_columns,
+    dicom_parts,
+    header_uids,
+    is_dicom_struct,
+    raw_dataset,
+    read_header,
+    splits_of,
+    strings_in,
+    uids_in,
+)
 
 logger = get_logger("data.sharing")
 
-DICOM_SUFFIXES = (".dcm", ".dicom")
-BATCH_SIZE = 64
 MAX_LISTED = 20  # rows named in an error message; the rest are counted
 
 
@@ -57,12 +77,12 @@ class IdentifyingDataError(InputError):
 
 @dataclass(frozen=True)
 class Finding:
-    """What still identifies a patient in one DICOM file of one row."""
+    """What still identifies a patient in one DICOM file (or one string) of one row."""
 
     split: str | None  # the DatasetDict key; None for a plain Dataset
-    column: str
+    column: str  # the column, with the place inside it for nested values: "scans[1]", "meta.file"
     row: int
-    source: str  # the file path, or "<bytes>" when the value holds bytes without a path
+    source: str  # the file path, "<bytes>" when the value holds bytes without a path, or the string
     attributes: tuple[str, ...]  # find_identifying_attributes' entries, e.g. "(0010,0010) PatientName: ..."
 
     def describe(self) -> str:
@@ -70,116 +90,36 @@ class Finding:
         return f"{where}{self.column}[row {self.row}] {self.source}: " + "; ".join(self.attributes)
 
 
-# -- which columns hold DICOM --------------------------------------------------------------------------
-def is_dicom_struct(feature: Any) -> bool:
-    """True for a column stored as `DICOM_STRUCT` ({"path": string, "bytes": binary})."""
-    return isinstance(feature, dict) and feature == DICOM_STRUCT
-
-
-def looks_like_dicom_path(value: Any) -> bool:
-    """A string naming a `.dcm`/`.dicom` file, or an existing file with the 'DICM' preamble at byte 128."""
-    if not isinstance(value, str) or not value or "\n" in value or len(value) > 4096:
-        return False
-    if value.lower().endswith(DICOM_SUFFIXES):
-        return True
-    try:
-        path = Path(value)
-        if not path.is_file():
-            return False
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
-def dicom_columns(dataset: Dataset) -> tuple[list[str], list[str]]:
-    """(DICOM struct columns, string columns with at least one DICOM-looking path) of `dataset`."""
-    structs = [name for name, feature in dataset.features.items() if is_dicom_struct(feature)]
-    strings = []
-    for name, feature in dataset.features.items():
-        if isinstance(feature, Value) and feature.dtype in ("string", "large_string"):
-            if any(looks_like_dicom_path(v) for batch in _column_batches(dataset, name) for v in batch):
-                strings.append(name)
-    return structs, strings
-
-
-def _raw(dataset: Dataset) -> Dataset:
-    """`dataset` without its format or transform (e.g. `decode_dicom_columns`): the stored values."""
-    return dataset.with_format(None)
-
-
-def _column_batches(dataset: Dataset, column: str):
-    for batch in _raw(dataset).select_columns([column]).iter(batch_size=BATCH_SIZE):
-        yield batch[column]
-
-
-def _splits(dataset_or_dict) -> dict[str | None, Dataset]:
-    if isinstance(dataset_or_dict, DatasetDict):
-        for name, split in dataset_or_dict.items():
-            if not isinstance(split, Dataset):
-                raise InputError(f"split {name!r} is a {type(split).__name__}; expected a map-style Dataset")
-        return dict(dataset_or_dict)
-    if isinstance(dataset_or_dict, Dataset):
-        return {None: dataset_or_dict}
-    raise InputError(f"got {type(dataset_or_dict).__name__}: expected a datasets.Dataset or DatasetDict "
-                     "(a streaming IterableDataset cannot be checked without reading it: load it map-style)")
-
-
-# -- scanning ------------------------------------------------------------------------------------------
-def _read_header(data: bytes | None, path: str | None, where: str) -> pydicom.Dataset:
-    try:
-        if data is not None:
-            return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-        return pydicom.dcmread(path, stop_before_pixels=True)
-    except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError) as err:
-        raise InputError(f"{where}: cannot read the DICOM header ({err}); expected a DICOM file, so it "
-                         "cannot be checked for identifying attributes") from err
-
-
-def _value_files(value: dict | None, where: str) -> list[tuple[str, bytes | None, str | None]]:
-    """(source, bytes, path) of every DICOM file one stored value stands for."""
-    if value is None:
-        return []
-    data, path = value.get("bytes"), value.get("path")
-    if data is not None:
-        return [(path or "<bytes>", data, None)]
-    if path is None:
-        raise InputError(f"{where}: DICOM value with neither 'path' nor 'bytes'")
-    if Path(path).is_dir():
-        return [(str(f), None, str(f)) for f in sorted(Path(path).rglob("*")) if looks_like_dicom_path(str(f))]
-    if not Path(path).is_file():
-        raise InputError(f"{where}: DICOM file {path!r} not found; it cannot be checked for identifying attributes")
-    return [(path, None, path)]
-
-
 def find_identifying_data(dataset_or_dict, columns: list[str] | None = None) -> list[Finding]:
-    """Every DICOM file of `dataset_or_dict` that still identifies a patient (empty when all are clean).
+    """Every DICOM file (and every string holding a foreign UID) of `dataset_or_dict` that still identifies a
+    patient (empty when all are clean).
 
-    columns: the columns to scan; default every DICOM struct column and every string column holding DICOM
-    paths. Only headers are read (`stop_before_pixels=True`).
+    columns: the columns to scan; default every column whose values can hold DICOM bytes, paths or strings
+    (see the module docstring). Only headers are read (`stop_before_pixels=True`).
     """
     findings: list[Finding] = []
-    for split, dataset in _splits(dataset_or_dict).items():
-        structs, strings = dicom_columns(dataset)
-        names = structs + strings if columns is None else list(columns)
+    for split, dataset in splits_of(dataset_or_dict).items():
+        structs, others = dicom_columns(dataset)
+        names = structs + others if columns is None else list(columns)
         missing = [c for c in names if c not in dataset.column_names]
         if missing:
             raise InputError(f"no column(s) {missing} in {split or 'the dataset'}; it has {dataset.column_names}")
+        known_uids: set[str] = set()
+        written_uids: list[tuple[str, int, str, str]] = []  # (column, row, string, uid)
         for column in names:
-            row = 0
-            for batch in _column_batches(dataset, column):
-                for value in batch:
-                    where = f"{split + '/' if split else ''}{column}[row {row}]"
-                    if column in structs or isinstance(value, dict):
-                        files = _value_files(value, where)
-                    else:
-                        files = [(value, None, value)] if looks_like_dicom_path(value) else []
-                    for source, data, path in files:
-                        found = find_identifying_attributes(_read_header(data, path, f"{where} {source}"))
-                        if found:
-                            findings.append(Finding(split, column, row, source, tuple(found)))
-                    row += 1
+            for row, value in enumerate(column_values(dataset, column)):
+                prefix = f"{split + '/' if split else ''}{column}[row {row}]"
+                for where, source, data, path in dicom_parts(value, column, strict=column in structs):
+                    header = read_header(data, path, f"{prefix} {source}")
+                    known_uids |= header_uids(header)
+                    found = find_identifying_attributes(header)
+                    if found:
+                        findings.append(Finding(split, where, row, source, tuple(found)))
+                written_uids += [(column, row, text, uid) for text in strings_in(value) for uid in uids_in(text)]
+        if known_uids:  # a split holding DICOM: a UID none of its files holds is an original one
+            findings += [Finding(split, column, row, text, (f"{uid}: a DICOM UID that none of the files holds (an "
+                                                            "original UID kept in an id, file or folder name?)",))
+                         for column, row, text, uid in written_uids if uid not in known_uids]
     return findings
 
 
@@ -191,72 +131,11 @@ def check_deidentified(dataset_or_dict, columns: list[str] | None = None) -> Non
     listed = "\n".join(f"  {f.describe()}" for f in findings[:MAX_LISTED])
     more = f"\n  ... and {len(findings) - MAX_LISTED} more" if len(findings) > MAX_LISTED else ""
     raise IdentifyingDataError(
-        f"{len(findings)} DICOM file(s) still hold identifying attributes (PS3.15 Basic Profile):\n{listed}{more}\n"
+        f"{len(findings)} value(s) still hold identifying data (PS3.15 Basic Profile):\n{listed}{more}\n"
         "Expected de-identified DICOM: use medhub.data.sharing.deidentify_dataset(dataset) (or "
         "medhub.io.deidentify.deidentify per file) first, or pass allow_identifying_data=True to push anyway.",
         findings,
     )
-
-
-# -- de-identification ---------------------------------------------------------------------------------
-def _deidentified_value(value, row: int, where: str, uid_map: dict[str, str], salt, keep_private: bool, burned_in: str):
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = {"path": value, "bytes": None}
-    files = _value_files(value, where)
-    if value.get("bytes") is None and Path(value["path"]).is_dir():
-        raise InputError(f"{where}: {value['path']} is a series folder; one value can hold one file's bytes, "
-                         "expected one DICOM file per row (load the series files as a dicom-files dataset)")
-    source, data, path = files[0]
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data) if data is not None else path)
-    except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError) as err:
-        raise InputError(f"{where} {source}: not a readable DICOM file ({err})") from err
-    try:
-        clean = deidentify(ds, uid_map=uid_map, salt=salt, keep_private=keep_private, burned_in=burned_in)
-    except InputError as err:
-        raise InputError(f"{where} {source}: {err}") from err
-    out = io.BytesIO()
-    clean.save_as(out, enforce_file_format=getattr(clean, "file_meta", None) is not None)
-    name = str(clean.get("SOPInstanceUID", "") or "").strip() or f"row-{row}"
-    return {"path": f"{name}.dcm", "bytes": out.getvalue()}
-
-
-def deidentify_dataset(dataset, columns: list[str] | None = None, salt: str | None = None,
-                       uid_map: dict[str, str] | None = None, *, keep_private: bool = False,
-                       burned_in: str = "refuse"):
-    """A new Dataset / DatasetDict whose DICOM columns hold de-identified bytes (the input is not changed).
-
-    columns: default every DICOM struct column and every string column of DICOM paths (which becomes a
-        DICOM struct column, since the de-identified file has to travel as bytes).
-    salt, keep_private, burned_in: as `medhub.io.deidentify.deidentify` (salt None: a random per-process salt).
-    uid_map: old UID -> new UID, shared by every row and split so that UIDs stay consistent; filled in place
-        when given (keep it, privately, to re-link the data later).
-    The format (e.g. `decode_dicom_columns`' transform) is kept; other columns are unchanged.
-    """
-    uid_map = {} if uid_map is None else uid_map
-    out = {}
-    for split, data in _splits(dataset).items():
-        structs, strings = dicom_columns(data)
-        names = structs + strings if columns is None else list(columns)
-        bad = [c for c in names if c not in structs and c not in strings]
-        if bad:
-            raise InputError(f"column(s) {bad} of {split or 'the dataset'} hold no DICOM; DICOM columns: "
-                             f"{structs + strings}")
-        features = Features({**data.features, **{c: dict(DICOM_STRUCT) for c in names}})
-        prefix = f"{split}/" if split else ""
-
-        def clean(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-            return {c: [_deidentified_value(v, i, f"{prefix}{c}[row {i}]", uid_map, salt, keep_private, burned_in)
-                        for v, i in zip(batch[c], indices)] for c in names}
-
-        result = _raw(data).map(clean, batched=True, batch_size=BATCH_SIZE, with_indices=True, features=features,
-                                load_from_cache_file=False, desc="De-identifying DICOM")
-        fmt = data.format
-        out[split] = result.with_format(fmt["type"], columns=fmt["columns"],
-                                        output_all_columns=fmt["output_all_columns"], **fmt["format_kwargs"])
-    return out[None] if None in out else DatasetDict(out)
 
 
 # -- pushing -------------------------------------------------------------------------------------------
@@ -274,14 +153,14 @@ def embed_dicom_files(dataset: Dataset) -> Dataset:
     """`dataset` with every path-only DICOM value's file read into its bytes (path cut to the file name)."""
     structs = [c for c, f in dataset.features.items() if is_dicom_struct(f)]
     needs = [c for c in structs if any(v is not None and v.get("bytes") is None
-                                       for batch in _column_batches(dataset, c) for v in batch)]
+                                       for batch in column_batches(dataset, c) for v in batch)]
     if not needs:
         return dataset
 
     def embed(batch, indices):
         return {c: [_embed_value(v, f"{c}[row {i}]") for v, i in zip(batch[c], indices)] for c in needs}
 
-    return _raw(dataset).map(embed, batched=True, batch_size=BATCH_SIZE, with_indices=True,
+    return raw_dataset(dataset).map(embed, batched=True, batch_size=BATCH_SIZE, with_indices=True,
                              features=dataset.features, load_from_cache_file=False, desc="Embedding DICOM files")
 
 
@@ -295,7 +174,7 @@ def push_dataset(dataset_or_dict, repo_id: str, *, allow_identifying_data: bool 
     """
     if not isinstance(allow_identifying_data, bool):
         raise InputError(f"allow_identifying_data={allow_identifying_data!r}: expected True or False")
-    splits = _splits(dataset_or_dict)
+    splits = splits_of(dataset_or_dict)
     if allow_identifying_data:
         logger.warning("pushing the dataset to %s WITHOUT the de-identification check (allow_identifying_data="
                        "True): any patient data in its DICOM headers will be shared", repo_id)

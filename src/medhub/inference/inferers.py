@@ -89,7 +89,8 @@ def _is_int(value: Any) -> bool:
 def _check_roi(value: Any, where: str) -> int | tuple[int, ...]:
     if _is_int(value) and 1 <= value <= MAX_ROI:
         return value
-    if isinstance(value, (list, tuple)) and 1 <= len(value) <= 3 and all(_is_int(v) and 1 <= v <= MAX_ROI for v in value):
+    sizes_ok = isinstance(value, (list, tuple)) and 1 <= len(value) <= 3
+    if sizes_ok and all(_is_int(v) and 1 <= v <= MAX_ROI for v in value):
         return tuple(value)
     raise ConfigError(f"{where}={value!r}: expected an integer or a list of 1-3 integers in [1, {MAX_ROI}]")
 

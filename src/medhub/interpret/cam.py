@@ -32,7 +32,8 @@ def class_activation_map(model: nn.Module, pixel_values: torch.Tensor, class_ind
     pixel_values = _single_image(pixel_values)
     classifier = _get_module(model, classifier_name)
     if not isinstance(classifier, nn.Linear):
-        raise InputError(f"classifier_name={classifier_name!r}: CAM needs a linear layer, got {type(classifier).__name__}")
+        raise InputError(f"classifier_name={classifier_name!r}: CAM needs a linear layer, got "
+                         f"{type(classifier).__name__}")
     with torch.no_grad():
         output = model(pixel_values, output_hidden_states=True)
         maps = output.hidden_states[-1][0]
@@ -65,7 +66,8 @@ def grad_cam(model: nn.Module, pixel_values: torch.Tensor, class_index: int | st
             logits = output.logits if hasattr(output, "logits") else output
             index = _class_index(model, logits, class_index)
             if not captured or not isinstance(captured[-1], torch.Tensor):
-                raise InputError(f"target_layer: {type(layer).__name__} did not output a tensor during the forward pass")
+                raise InputError(f"target_layer: {type(layer).__name__} did not output a tensor during the "
+                                 "forward pass")
             activation = captured[-1]
             (gradient,) = torch.autograd.grad(logits[0, index], activation)
     finally:

@@ -10,6 +10,8 @@ whose gzip signature is shared with any .gz file (there the name must end in .ni
 
 Writers: `write_dicom_series` (a volume or NIfTI as a DICOM MR/CT series, `dicom_write.py`) and
 `write_dicom_seg` / `read_dicom_seg` (label volumes as DICOM SEG through highdicom, `dicom_seg.py`).
+Every reader checks what a file declares against `medhub.io.limits` (decoded bytes, header bytes) before it
+inflates or decodes anything; `declared_size(path)` reports (shape, nbytes, compressed) from headers alone.
 """
 
 from __future__ import annotations
@@ -17,17 +19,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from .declared import JPEG_SIGNATURE, PNG_SIGNATURE, DeclaredSize, declared_size
 from .deidentify import assert_deidentified, deidentify, find_identifying_attributes
-from .dicom import DicomImage, SeriesLayout, read_dicom, read_dicom_series, read_series_layout
+from .dicom import DicomImage, read_dicom
 from .dicom_seg import coded_property, read_dicom_seg, write_dicom_seg
+from .dicom_series import SeriesLayout, read_dicom_series, read_series_layout
 from .dicom_write import write_dicom_series
 from .images import RasterImage, read_image
 from .medmnist import read_medmnist
 from .nifti import is_nifti_name, read_nifti
 from .volume import Volume, reorient, save_nifti, spacing_from_affine, to_canonical
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JPEG_SIGNATURE = b"\xff\xd8\xff"
 GZIP_SIGNATURE = b"\x1f\x8b"
 
 
@@ -70,8 +72,10 @@ def read_any(path: str | Path) -> DicomImage | Volume | RasterImage:
 
 
 __all__ = [
+    "DeclaredSize",
     "DicomImage",
     "assert_deidentified",
+    "declared_size",
     "deidentify",
     "find_identifying_attributes",
     "RasterImage",

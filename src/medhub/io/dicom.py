@@ -1,4 +1,5 @@
-"""DICOM reading through pydicom: single images (radiographs, multi-frame) and slice series (CT/MR volumes).
+"""DICOM reading through pydicom: single images (radiographs, multi-frame), within medhub's size limits; slice
+series (CT/MR volumes) are `dicom_series.py`.
 
 pydicom decodes the pixel data (compressed transfer syntaxes through its plugins: Pillow, pylibjpeg,
 GDCM, ...); what we add is the medical bookkeeping: the Modality LUT (RescaleSlope/Intercept) applied to
@@ -11,14 +12,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pydicom
 from pydicom.pixels import apply_modality_lut
 
 from ..errors import InputError
-from .volume import Volume
+from . import limits
 
 # Which pip package decodes which compressed transfer syntax when pydicom's built-in/Pillow decoders cannot.
 _CODEC_PACKAGES = {
@@ -67,13 +68,69 @@ class DicomImage:
         return self.dataset.pixel_array
 
 
-def _dcmread(path: Path, stop_before_pixels: bool = False) -> pydicom.Dataset:
+def _check_deflated(fp: BinaryIO, name: str) -> None:
+    """Refuse a deflated-transfer-syntax data set that inflates past the limits, before pydicom inflates it
+    (pydicom inflates the whole data set in memory, even with stop_before_pixels): the inflated bytes are
+    counted in a stream and dropped. `fp` is left where it was."""
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    start = fp.tell()
+    try:
+        read_preamble(fp, True)
+        syntax = _read_file_meta_info(fp).get("TransferSyntaxUID")
+    except Exception:  # noqa: BLE001 - not readable here: pydicom's own read below says why
+        syntax = None
+    try:
+        if syntax == pydicom.uid.DeflatedExplicitVRLittleEndian:
+            cap = limits.MAX_DECODED_BYTES + limits.MAX_HEADER_BYTES
+            if limits.inflated_size(fp, cap, name) > cap:
+                raise InputError(
+                    f"{name}: the deflated DICOM data set inflates to more than {limits.human(cap)}, over medhub's "
+                    f"limit (medhub.io.limits.MAX_DECODED_BYTES + MAX_HEADER_BYTES; set MEDHUB_MAX_DECODED_BYTES to "
+                    "read larger files)")
+    finally:
+        fp.seek(start)
+
+
+def dcmread_bounded(source: str | Path | BinaryIO, name: str | None = None, *, stop_before_pixels: bool = False,
+                    force: bool = False) -> pydicom.Dataset:
+    """`pydicom.dcmread` that first refuses a deflated data set inflating past medhub's limits (see
+    `medhub.io.limits`); pydicom's own errors pass through. `name` names the source in errors."""
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as fp:
+            return dcmread_bounded(fp, name or str(source), stop_before_pixels=stop_before_pixels, force=force)
+    _check_deflated(source, name or str(getattr(source, "name", "<DICOM bytes>")))
+    return pydicom.dcmread(source, stop_before_pixels=stop_before_pixels, force=force)
+
+
+def read_dicom_header(source: str | Path | BinaryIO, name: str | None = None) -> pydicom.Dataset:
+    """The header of a DICOM file (path or binary stream), without its pixel data, within medhub's limits.
+
+    Raises `InputError` naming the file for anything pydicom cannot read. A stream without the 'DICM'
+    preamble is read as a bare data set (force)."""
+    where = name or str(source if isinstance(source, (str, Path)) else getattr(source, "name", "<DICOM bytes>"))
+    try:
+        force = False
+        if not isinstance(source, (str, Path)):
+            start = source.tell()
+            force = source.read(132)[128:132] != b"DICM"
+            source.seek(start)
+        return dcmread_bounded(source, where, stop_before_pixels=True, force=force)
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - InvalidDicomError, EOFError, struct/OSError on truncated files
+        raise InputError(f"{where}: not a readable DICOM file ({type(err).__name__}: {err})") from None
+
+
+def read_dataset(path: Path, stop_before_pixels: bool = False) -> pydicom.Dataset:
     if not path.is_file():
         raise InputError(f"{path}: no such DICOM file")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds = pydicom.dcmread(str(path), stop_before_pixels=stop_before_pixels)
+            ds = dcmread_bounded(path, stop_before_pixels=stop_before_pixels)
+    except InputError:
+        raise
     except Exception as err:  # InvalidDicomError, EOFError, struct/OSError on truncated files
         raise InputError(f"{path}: not a readable DICOM file ({type(err).__name__}: {err})") from None
     # pydicom reads truncated files leniently (dropping the rest with a warning): refuse them instead.
@@ -84,11 +141,25 @@ def _dcmread(path: Path, stop_before_pixels: bool = False) -> pydicom.Dataset:
     return ds
 
 
-def _decode(ds: pydicom.Dataset, path: Path) -> np.ndarray:
-    pixels = _decode_unchecked(ds, path)
+def declared_pixels(ds: pydicom.Dataset) -> tuple[tuple[int, ...], int]:
+    """(shape, bytes) the header declares for the pixel data: ([frames,] rows, cols[, samples]) and
+    rows x cols x frames x samples x BitsAllocated / 8, read from the header alone."""
     rows, cols = int(ds.Rows), int(ds.Columns)
     frames, samples = int(ds.get("NumberOfFrames", 1) or 1), int(ds.get("SamplesPerPixel", 1) or 1)
-    declared = ((frames,) if frames > 1 else ()) + (rows, cols) + ((samples,) if samples > 1 else ())
+    bits = int(ds.get("BitsAllocated", 8) or 8)
+    shape = ((frames,) if frames > 1 else ()) + (rows, cols) + ((samples,) if samples > 1 else ())
+    return shape, max(rows, 0) * max(cols, 0) * max(frames, 0) * max(samples, 0) * ((max(bits, 1) + 7) // 8)
+
+
+PIXELS_DECLARED = "the pixel data (Rows x Columns x NumberOfFrames x SamplesPerPixel x BitsAllocated)"
+PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def decode_pixels(ds: pydicom.Dataset, path: Path) -> np.ndarray:
+    if any(tag in ds for tag in PIXEL_TAGS):  # without pixel data, _decode_unchecked says so
+        limits.check_decoded(str(path), declared_pixels(ds)[1], PIXELS_DECLARED)
+    pixels = _decode_unchecked(ds, path)
+    declared = declared_pixels(ds)[0]
     if pixels.shape != declared:
         raise InputError(f"{path}: decoded pixel data has shape {pixels.shape} but the header declares {declared} "
                          "(NumberOfFrames, Rows, Columns, SamplesPerPixel); corrupt or inconsistent file")
@@ -96,9 +167,10 @@ def _decode(ds: pydicom.Dataset, path: Path) -> np.ndarray:
 
 
 def _decode_unchecked(ds: pydicom.Dataset, path: Path) -> np.ndarray:
-    if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+    if not any(tag in ds for tag in PIXEL_TAGS):
         if "SOPClassUID" not in ds:
-            raise InputError(f"{path}: not a valid DICOM image (no SOP Class UID, no pixel data); corrupt or not an image")
+            raise InputError(f"{path}: not a valid DICOM image (no SOP Class UID, no pixel data); corrupt or not an "
+                             f"image")
         raise InputError(f"{path}: the DICOM file has no pixel data (SOP class: {ds.SOPClassUID}); expected an image")
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if syntax is not None and not syntax.is_transfer_syntax:
@@ -141,18 +213,20 @@ def read_dicom(path: str | Path) -> DicomImage:
     except InputError:
         raise
     except Exception as err:  # noqa: BLE001 - pydicom parses elements lazily: any access may fail
-        raise InputError(f"{path}: malformed DICOM file ({type(err).__name__}: {' '.join(str(err).split())[:300]})") from None
+        reason = " ".join(str(err).split())[:300]
+        raise InputError(f"{path}: malformed DICOM file ({type(err).__name__}: {reason})") from None
 
 
 def _read_dicom(path: str | Path) -> DicomImage:
     """Read one DICOM file (radiograph, single slice or multi-frame) with its display metadata."""
     path = Path(path)
-    ds = _dcmread(path)
-    stored = _decode(ds, path)
+    ds = read_dataset(path)
+    stored = decode_pixels(ds, path)
     pixels = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
     if not np.isfinite(pixels).all():
         raise InputError(f"{path}: {int((~np.isfinite(pixels)).sum())} non-finite pixel(s) (NaN or Inf)")
     spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    _check_voi_luts(ds, path)
     window = (_first(ds.get("WindowCenter")), _first(ds.get("WindowWidth")))
     if any(v is not None and not np.isfinite(v) for v in window):
         raise InputError(f"{path}: WindowCenter/WindowWidth {window} are not finite numbers")
@@ -172,171 +246,21 @@ def _read_dicom(path: str | Path) -> DicomImage:
     )
 
 
-# -- series -------------------------------------------------------------------------------------------------
+def _check_voi_luts(ds: pydicom.Dataset, path: Path) -> None:
+    """Every VOI LUT table must be usable: a 3-value LUTDescriptor (entries, first mapped value, bits 1..16) and
+    LUTData holding that many entries; an empty or short table would fail (or be misread) when displayed."""
+    for i, item in enumerate(ds.get("VOILUTSequence") or []):
+        where = f"{path}: VOILUTSequence[{i}]"
+        descriptor = item.get("LUTDescriptor")
+        if descriptor is None or len(descriptor) != 3 or not 1 <= int(descriptor[2]) <= 16:
+            raise InputError(f"{where}: LUTDescriptor {descriptor!r} is not (entries, first value, bits 1..16)")
+        data = item.get("LUTData")
+        entries = 0 if data is None else len(data) // 2 if isinstance(data, bytes) else len(data) \
+            if isinstance(data, (list, pydicom.multival.MultiValue)) else 1
+        expected = int(descriptor[0]) or 65536
+        if entries != expected:
+            raise InputError(f"{where}: LUTData holds {entries} entries but LUTDescriptor declares {expected}; "
+                             "expected a complete VOI LUT table (or none)")
 
 
-def _series_files(folder_or_files: str | Path | list) -> list[Path]:
-    if isinstance(folder_or_files, (str, Path)):
-        folder = Path(folder_or_files)
-        if not folder.is_dir():
-            raise InputError(f"{folder}: expected a folder of DICOM slices (or a list of files)")
-        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-        where = str(folder)
-    else:
-        files = [Path(f) for f in folder_or_files]
-        where = "the list of files"
-    if not files:
-        raise InputError(f"{where}: no DICOM files found")
-    return files
-
-
-@dataclass
-class SeriesLayout:
-    """The slices of one series in volume order, with the geometry `read_dicom_series` gives them.
-
-    datasets / paths: one per slice, sorted along the slice normal (k = 0, 1, ...); affine: voxel (i = column,
-    j = row, k) -> RAS+ mm; spacing: mm per array axis; shape: (X = columns, Y = rows, Z = slices).
-    Writers of derived objects (DICOM SEG) use it to map a voxel of the series' volume back to its instance.
-    """
-
-    datasets: list[pydicom.Dataset]
-    paths: list[Path]
-    affine: np.ndarray
-    spacing: tuple[float, float, float]
-    shape: tuple[int, int, int]
-    source: str
-
-
-def _malformed(folder_or_files: str | Path | list, err: Exception) -> InputError:
-    where = folder_or_files if isinstance(folder_or_files, (str, Path)) else "the list of files"
-    return InputError(f"{where}: malformed DICOM slice ({type(err).__name__}: {' '.join(str(err).split())[:300]})")
-
-
-def read_series_layout(folder_or_files: str | Path | list, *, pixels: bool = False) -> SeriesLayout:
-    """Sort and check the slices of one DICOM series and compute its geometry (see `_series_layout`).
-
-    pixels=False reads headers only (stop_before_pixels), enough for geometry and references."""
-    try:
-        return _series_layout(folder_or_files, pixels)
-    except InputError:
-        raise
-    except Exception as err:  # noqa: BLE001 - pydicom parses elements lazily: any access may fail
-        raise _malformed(folder_or_files, err) from None
-
-
-def read_dicom_series(folder_or_files: str | Path | list) -> Volume:
-    """Read the slices of one DICOM series (a folder, or a list of files) into a `Volume` in RAS+.
-
-    See `_series_layout` for ordering, checks and geometry; a malformed attribute in any slice raises
-    `InputError` naming the series."""
-    layout = read_series_layout(folder_or_files, pixels=True)
-    try:
-        slices = []
-        for ds, f in zip(layout.datasets, layout.paths):
-            stored = _decode(ds, f)
-            if stored.ndim != 2:
-                raise InputError(f"{f}: expected a single-frame greyscale slice, got pixel array shape {stored.shape}")
-            slices.append(np.asarray(apply_modality_lut(stored, ds), dtype=np.float32))
-    except InputError:
-        raise
-    except Exception as err:  # noqa: BLE001 - pydicom parses elements lazily: any access may fail
-        raise _malformed(folder_or_files, err) from None
-    array = np.stack(slices, axis=-1).transpose(1, 0, 2)  # (rows, cols, k) -> (X = col, Y = row, Z = k)
-    if not np.isfinite(array).all():
-        raise InputError(f"{layout.paths[0].parent}: non-finite voxel values after the Modality LUT")
-    return Volume(array, layout.affine, layout.spacing, layout.source, layout.datasets[0])
-
-
-def _series_layout(folder_or_files: str | Path | list, pixels: bool) -> SeriesLayout:
-    """Sort the slices of one DICOM series (a folder, or a list of files) and compute their RAS+ geometry.
-
-    Ordering: slices are sorted by ImagePositionPatient projected on the slice normal (the cross product of
-    the ImageOrientationPatient row and column directions); when positions are missing, by InstanceNumber.
-    Consistency: one SeriesInstanceUID, equal rows/columns, orientation and pixel spacing, no duplicate
-    positions and evenly spaced slices; anything else raises `InputError` naming the first offending file.
-
-    Geometry: DICOM gives patient coordinates in LPS+. With F = [row direction, column direction] from
-    ImageOrientationPatient, (dr, dc) = PixelSpacing (between rows, between columns), the voxel (i = column,
-    j = row, k = slice) is at  P0 + i*dc*F_row + j*dr*F_col + k*step  (LPS, mm), where step is the vector
-    between consecutive slice positions. The returned array is (X=i, Y=j, Z=k) and the affine is
-    diag(-1, -1, 1, 1) @ that LPS affine, i.e. RAS+ as nibabel writes NIfTI.
-    """
-    files = _series_files(folder_or_files)
-    datasets = [(_dcmread(f, stop_before_pixels=not pixels), f) for f in files]
-    first, first_path = datasets[0]
-    series = first.get("SeriesInstanceUID")
-    for ds, f in datasets[1:]:
-        if ds.get("SeriesInstanceUID") != series:
-            raise InputError(f"{f}: SeriesInstanceUID {ds.get('SeriesInstanceUID')} differs from "
-                             f"{first_path}'s {series}; pass one series")
-    orientation = _orientation(first, first_path)
-    normal = np.cross(orientation[0], orientation[1])
-    spacing_rc = _pixel_spacing(first, first_path)
-    shape = (int(first.Rows), int(first.Columns))
-    for ds, f in datasets[1:]:
-        if (int(ds.Rows), int(ds.Columns)) != shape:
-            raise InputError(f"{f}: slice size {(ds.Rows, ds.Columns)} differs from {first_path}'s {shape}")
-        if not np.allclose(_orientation(ds, f), orientation, atol=1e-4):
-            raise InputError(f"{f}: ImageOrientationPatient differs from {first_path}'s; the series is not one volume")
-        if not np.allclose(_pixel_spacing(ds, f), spacing_rc, rtol=1e-4):
-            raise InputError(f"{f}: PixelSpacing {list(_pixel_spacing(ds, f))} differs from {first_path}'s {list(spacing_rc)}")
-
-    has_positions = all("ImagePositionPatient" in ds for ds, _ in datasets)
-    if has_positions:
-        key = lambda item: float(np.dot(np.asarray(item[0].ImagePositionPatient, dtype=float), normal))
-    elif all("InstanceNumber" in ds for ds, _ in datasets):
-        key = lambda item: int(item[0].InstanceNumber)
-    else:
-        raise InputError(f"{first_path}: slices have neither ImagePositionPatient nor InstanceNumber; cannot order the series")
-    datasets.sort(key=key)
-
-    origin = np.asarray(datasets[0][0].get("ImagePositionPatient", [0, 0, 0]), dtype=float)
-    step = _slice_step(datasets, normal, has_positions)
-    lps = np.eye(4)
-    lps[:3, 0] = orientation[0] * spacing_rc[1]
-    lps[:3, 1] = orientation[1] * spacing_rc[0]
-    lps[:3, 2] = step
-    lps[:3, 3] = origin
-    affine = LPS_TO_RAS @ lps
-    spacing = (spacing_rc[1], spacing_rc[0], float(np.linalg.norm(step)))
-    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12 or not min(spacing) > 0:
-        raise InputError(f"{first_path}: ImageOrientationPatient/PixelSpacing/slice positions give a singular or "
-                         f"non-finite geometry (spacing {spacing}); expected orthogonal unit directions and positive spacing")
-    source = str(folder_or_files) if isinstance(folder_or_files, (str, Path)) else str(first_path.parent)
-    return SeriesLayout([ds for ds, _ in datasets], [f for _, f in datasets], affine, spacing,
-                        (shape[1], shape[0], len(datasets)), source)
-
-
-def _orientation(ds: pydicom.Dataset, path: Path) -> np.ndarray:
-    iop = ds.get("ImageOrientationPatient")
-    if iop is None or len(iop) != 6:
-        raise InputError(f"{path}: ImageOrientationPatient (0020,0037) is missing; a series needs it to build a volume")
-    return np.asarray(iop, dtype=float).reshape(2, 3)
-
-
-def _pixel_spacing(ds: pydicom.Dataset, path: Path) -> np.ndarray:
-    spacing = ds.get("PixelSpacing")
-    if spacing is None or len(spacing) != 2:
-        raise InputError(f"{path}: PixelSpacing (0028,0030) is missing; a series needs it to build a volume")
-    return np.asarray(spacing, dtype=float)
-
-
-def _slice_step(datasets: list, normal: np.ndarray, has_positions: bool) -> np.ndarray:
-    """The LPS vector between consecutive slices; checks duplicates and even spacing (a missing slice)."""
-    if len(datasets) == 1 or not has_positions:
-        thickness = float(datasets[0][0].get("SpacingBetweenSlices") or datasets[0][0].get("SliceThickness") or 1.0)
-        return normal * thickness
-    positions = np.array([np.asarray(ds.ImagePositionPatient, dtype=float) for ds, _ in datasets])
-    gaps = np.diff(positions @ normal)
-    if np.any(gaps < 1e-4):
-        bad = int(np.argmin(gaps))
-        raise InputError(f"{datasets[bad + 1][1]}: same slice position as {datasets[bad][1]} (duplicate slice)")
-    if not np.allclose(gaps, gaps.mean(), rtol=0.01, atol=1e-3):
-        raise InputError(
-            f"{datasets[0][1].parent}: uneven slice spacing along the normal (gaps {np.round(gaps, 3).tolist()} mm); "
-            "a slice is missing or the series mixes acquisitions"
-        )
-    return (positions[-1] - positions[0]) / (len(positions) - 1)
-
-
-__all__ = ["DicomImage", "SeriesLayout", "read_dicom", "read_dicom_series", "read_series_layout"]
+__all__ = ["DicomImage", "dcmread_bounded", "declared_pixels", "read_dicom", "read_dicom_header"]

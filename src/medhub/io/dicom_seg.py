@@ -42,7 +42,8 @@ from pydicom.sr.coding import Code
 
 from .. import __version__
 from ..errors import InputError
-from .dicom import LPS_TO_RAS, SeriesLayout, read_series_layout
+from .dicom import LPS_TO_RAS
+from .dicom_series import SeriesLayout, read_series_layout
 from .dicom_write import check_long_strings
 from .volume import Volume, spacing_from_affine
 

@@ -56,7 +56,8 @@ def read_medmnist(npz_path: str | Path, split: str = "train") -> tuple[np.ndarra
     except InputError:
         raise
     except Exception as err:  # noqa: BLE001 - zipfile/zlib/numpy header parsing raise many types on corrupt files
-        raise InputError(f"{path}: not a readable .npz file ({type(err).__name__}: {' '.join(str(err).split())[:300]})") from None
+        reason = " ".join(str(err).split())[:300]
+        raise InputError(f"{path}: not a readable .npz file ({type(err).__name__}: {reason})") from None
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
         raise InputError(f"{path}: {split}_images is {images.dtype} {images.shape}; expected uint8 (N, H, W[, C])")
     if len(images) == 0:

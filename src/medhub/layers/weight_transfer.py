@@ -31,9 +31,13 @@ def imagenet_layout(model_class: type, config_class: type, **arch: Any) -> dict[
     return {key: value.shape for key, value in reference.state_dict().items()}
 
 
-def label_fields(num_labels: int | None, id2label: dict[int, str] | None) -> dict[str, Any]:
-    """The config's label fields of a converted classifier: the names given, else a count (ImageNet's 1000)."""
-    return {"id2label": id2label} if id2label is not None else {"num_labels": num_labels or IMAGENET_CLASSES}
+def converted_fields(num_labels: int | None, id2label: dict[int, str] | None, in_channels: int | None
+                     ) -> dict[str, Any]:
+    """The config fields a converter sets: the label names given, else a count (None: ImageNet's 1000), and the
+    input channels (None: RGB). Counts of 0 or less are passed on for the config to refuse, never defaulted."""
+    labels = {"id2label": id2label} if id2label is not None else {
+        "num_labels": IMAGENET_CLASSES if num_labels is None else num_labels}
+    return {**labels, "in_channels": 3 if in_channels is None else in_channels}
 
 
 def check_layout(state_dict: Mapping[str, torch.Tensor], layout: Mapping[str, torch.Size], source: str,

@@ -47,7 +47,8 @@ def weighted_bce_with_logits(logits: torch.Tensor, labels: torch.Tensor,
     """
     if logits.shape != labels.shape or logits.ndim != 2:
         raise InputError(
-            f"labels: expected shape (batch, classes) = {tuple(logits.shape)} like the logits, got {tuple(labels.shape)}"
+            f"labels: expected shape (batch, classes) = {tuple(logits.shape)} like the logits, got "
+            f"{tuple(labels.shape)}"
         )
     labels = labels.to(logits.dtype)
     if (pos_weights is None) != (neg_weights is None):

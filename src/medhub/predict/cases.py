@@ -57,7 +57,8 @@ def _match_channels(folder: Path, names: Sequence[str], others: Sequence[str] = 
 def _walk(root: Path, skip: Path | None) -> list[tuple[Path, list[Path], list[Path]]]:
     result = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or Path(folder, d).resolve() != skip))
+        dirs[:] = sorted(d for d in dirs
+                         if not d.startswith(".") and (skip is None or Path(folder, d).resolve() != skip))
         result.append((Path(folder), [Path(folder, d) for d in dirs],
                        [Path(folder, f) for f in sorted(files) if not f.startswith(".")]))
     return result

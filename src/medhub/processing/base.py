@@ -127,7 +127,8 @@ def check_stats(owner: str, field: str, values: Any, length: int, positive: bool
         for v in values)
     if not ok:
         what = "positive " if positive else ""
-        raise ConfigError(f"{owner}.{field}={values!r}: expected a list of {length} finite {what}numbers (one per channel)")
+        raise ConfigError(f"{owner}.{field}={values!r}: expected a list of {length} finite {what}numbers (one per "
+                          f"channel)")
     return [float(v) for v in values]
 
 

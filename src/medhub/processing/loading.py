@@ -37,11 +37,13 @@ def load_2d(image: Any, name: str = "image") -> Image2D:
         name = str(image)
         image = read_any(image)
     if isinstance(image, Volume):
-        raise InputError(f"{name}: is a 3-D volume {image.shape}; this processor takes 2D images (use VolumeImageProcessor)")
+        raise InputError(f"{name}: is a 3-D volume {image.shape}; this processor takes 2D images (use "
+                         f"VolumeImageProcessor)")
     if isinstance(image, DicomImage):
         pixels = image.pixels
         if image.number_of_frames > 1 or (pixels.ndim == 3 and pixels.shape[-1] not in (3, 4)):
-            raise InputError(f"{name}: DICOM with {image.number_of_frames} frames {pixels.shape}; expected one 2D image")
+            raise InputError(f"{name}: DICOM with {image.number_of_frames} frames {pixels.shape}; expected one "
+                             "2D image")
         max_value = None
         if pixels.ndim == 3:  # colour DICOM: no Modality LUT, samples span the stored bit depth
             max_value = float(2 ** int(image.dataset.get("BitsStored", 8)) - 1)

@@ -133,7 +133,8 @@ class RadiographImageProcessor(MedImageProcessor):
         return x.astype(np.float32)
 
 
-def apply_window(x: np.ndarray, center: float, width: float, function: str = "LINEAR", name: str = "image") -> np.ndarray:
+def apply_window(x: np.ndarray, center: float, width: float, function: str = "LINEAR",
+                 name: str = "image") -> np.ndarray:
     """DICOM VOI windowing (PS3.3 C.11.2.1.2 and C.11.2.1.3) to the output range [0, 1]."""
     function = function.upper()
     if function not in VOI_FUNCTIONS:

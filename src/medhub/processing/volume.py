@@ -78,16 +78,19 @@ class VolumeImageProcessor(MedImageProcessor):
         channel_names = list(channel_names) if channel_names is not None else ["image"]
         distinct = len(set(channel_names)) == len(channel_names)
         if not channel_names or not distinct or not all(isinstance(c, str) for c in channel_names):
-            raise ConfigError(f"{name}.channel_names={channel_names!r}: expected distinct channel names, e.g. ['flair', 't1c']")
+            raise ConfigError(f"{name}.channel_names={channel_names!r}: expected distinct channel names, e.g. "
+                              f"['flair', 't1c']")
         if orientation is not None:
             if parse_axcodes(orientation) is None:
-                raise ConfigError(f"{name}.orientation={orientation!r}: expected three axcodes such as 'RAS' or 'LPS', or None")
+                raise ConfigError(f"{name}.orientation={orientation!r}: expected three axcodes such as 'RAS' or "
+                                  f"'LPS', or None")
             orientation = "".join(parse_axcodes(orientation))
         if target_spacing is not None:
             ok = isinstance(target_spacing, (list, tuple)) and len(target_spacing) == 3 and all(
                 isinstance(s, (int, float)) and not isinstance(s, bool) and 0.01 <= s <= 100 for s in target_spacing)
             if not ok:
-                raise ConfigError(f"{name}.target_spacing={target_spacing!r}: expected 3 voxel sizes in mm (0.01..100), or None")
+                raise ConfigError(f"{name}.target_spacing={target_spacing!r}: expected 3 voxel sizes in mm "
+                                  f"(0.01..100), or None")
             target_spacing = [float(s) for s in target_spacing]
         if interpolation_order not in (0, 1, 3):
             raise ConfigError(f"{name}.interpolation_order={interpolation_order!r}: expected 0, 1 or 3")
@@ -96,8 +99,10 @@ class VolumeImageProcessor(MedImageProcessor):
                               f"expected one of {list(INTENSITY_MODES)}")
         if zscore_region not in ZSCORE_REGIONS:
             raise ConfigError(f"{name}.zscore_region={zscore_region!r}: expected one of {list(ZSCORE_REGIONS)}")
-        if intensity_normalization == "ct_window" and (window_center is None or window_width is None or window_width <= 0):
-            raise ConfigError(f"{name}: intensity_normalization='ct_window' needs window_center and a positive window_width (HU)")
+        window_missing = window_center is None or window_width is None or window_width <= 0
+        if intensity_normalization == "ct_window" and window_missing:
+            raise ConfigError(f"{name}: intensity_normalization='ct_window' needs window_center and a positive "
+                              f"window_width (HU)")
         if mask_name is not None and (not isinstance(mask_name, str) or not mask_name or mask_name in channel_names):
             raise ConfigError(f"{name}.mask_name={mask_name!r}: expected a name (e.g. 'brainmask') other than the "
                               f"channel names {channel_names}, or None")
@@ -139,7 +144,8 @@ class VolumeImageProcessor(MedImageProcessor):
                 array = ndimage.affine_transform(volume.array, step, offset=0.0, output_shape=tuple(shape),
                                                  order=order, mode="nearest")
                 affine = volume.affine @ np.diag([*step, 1.0])
-                volume = Volume(array.astype(np.float32), affine, spacing_from_affine(affine), volume.source, volume.header)
+                volume = Volume(array.astype(np.float32), affine, spacing_from_affine(affine), volume.source,
+                                volume.header)
         return volume
 
     # -- intensity -----------------------------------------------------------------------------------------
@@ -183,7 +189,8 @@ class VolumeImageProcessor(MedImageProcessor):
         else:
             items = list(item)
         if len(items) != len(self.channel_names):
-            raise InputError(f"{where}: got {len(items)} channel(s); expected {len(self.channel_names)} {self.channel_names} "
+            raise InputError(f"{where}: got {len(items)} channel(s); expected {len(self.channel_names)} "
+                             f"{self.channel_names} "
                              "(pass a dict {name: volume} or an array (C, X, Y, Z))")
         return items, where
 
@@ -230,7 +237,8 @@ class VolumeImageProcessor(MedImageProcessor):
             raise InputError(f"{where}: {what} has shape {loaded.shape}; expected {shape} like the image")
         return loaded
 
-    def preprocess(self, images: Any, return_tensors: str | None = "pt", mask: Any = None, labels: Any = None, **kwargs):
+    def preprocess(self, images: Any, return_tensors: str | None = "pt", mask: Any = None, labels: Any = None,
+                   **kwargs):
         """`images`: one subject or a list of subjects (see the module docstring); `mask`/`labels` likewise."""
         if kwargs:
             raise InputError(f"{type(self).__name__}: unexpected argument(s) {sorted(kwargs)}")

@@ -119,7 +119,7 @@ class AttentionUNetModel(AttentionUNetPreTrainedModel):
                 ) -> AttentionUNetModelOutput | tuple:
         self.validate_pixel_values(pixel_values)
         self.check_input_size(tuple(pixel_values.shape[2:]))
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        output_hidden_states, _ = self.output_options(output_hidden_states, None)
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         _, return_dict = self.output_options(None, return_dict)
 

@@ -74,7 +74,8 @@ class CheXNetConfig(MedPreTrainedConfig):
             raise ConfigError("CheXNetConfig.class_pos_weights and class_neg_weights: set both or neither")
         if self.problem_type != "multi_label_classification":
             raise ConfigError(
-                f"CheXNetConfig.class_pos_weights: only used by the multi-label loss, but problem_type={self.problem_type!r}"
+                f"CheXNetConfig.class_pos_weights: only used by the multi-label loss, but "
+                f"problem_type={self.problem_type!r}"
             )
         for name, values in (("class_pos_weights", pos), ("class_neg_weights", neg)):
             if len(values) != self.num_labels or not all(math.isfinite(v) and v >= 0 for v in values):

@@ -190,7 +190,8 @@ class DeepMedicConfig(MedPreTrainedConfig):
         sub_rf = receptive_field_of(self._checked_kernels(
             "subsampled_kernel_sizes" if self.subsampled_kernel_sizes is not None else "normal_kernel_sizes", n_sub))
         if sub_rf != normal_rf:
-            raise ConfigError(f"{name}.subsampled_kernel_sizes: the subsampled pathways' receptive field {list(sub_rf)} "
+            raise ConfigError(f"{name}.subsampled_kernel_sizes: the subsampled pathways' receptive field "
+                              f"{list(sub_rf)} "
                               f"must equal the normal pathway's {list(normal_rf)} (as in the original)")
         self._check_rates("subsampled_dropout_rates", n_sub)
         self._check_layers("subsampled_residual_layers", self.pathway_residual_layers[1], n_sub)

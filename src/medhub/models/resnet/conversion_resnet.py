@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 
 from ...errors import ConfigError
-from ...layers.weight_transfer import IMAGENET_CLASSES, imagenet_layout, label_fields, transfer_weights
+from ...layers.weight_transfer import IMAGENET_CLASSES, converted_fields, imagenet_layout, transfer_weights
 from .configuration_resnet import RESNET_DEPTHS, ResNetConfig
 from .modeling_resnet import ResNetForImageClassification
 
@@ -30,8 +30,8 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], arch: str, num_la
     """
     if arch not in ARCHS:
         raise ConfigError(f"arch={arch!r}: expected one of {list(ARCHS)}")
-    config = ResNetConfig(**ARCHS[arch], in_channels=in_channels or 3, problem_type=problem_type,
-                          **label_fields(num_labels, id2label))
+    config = ResNetConfig(**ARCHS[arch], problem_type=problem_type,
+                          **converted_fields(num_labels, id2label, in_channels))
     keep_head = config.num_labels == IMAGENET_CLASSES
     config.weights_info = {
         "converted_from": f"torchvision {arch}",

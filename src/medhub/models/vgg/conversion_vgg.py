@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 
 from ...errors import ConfigError
-from ...layers.weight_transfer import IMAGENET_CLASSES, imagenet_layout, label_fields, transfer_weights
+from ...layers.weight_transfer import IMAGENET_CLASSES, converted_fields, imagenet_layout, transfer_weights
 from .configuration_vgg import VGG_LAYOUTS, VGGConfig
 from .modeling_vgg import VGGForImageClassification
 
@@ -35,14 +35,15 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], arch: str, num_la
     """
     if arch not in ARCHS:
         raise ConfigError(f"arch={arch!r}: expected one of {list(ARCHS)}")
-    config = VGGConfig(**ARCHS[arch], in_channels=in_channels or 3, classifier_type=classifier_type,
-                       problem_type=problem_type, **label_fields(num_labels, id2label))
+    config = VGGConfig(**ARCHS[arch], classifier_type=classifier_type, problem_type=problem_type,
+                       **converted_fields(num_labels, id2label, in_channels))
     if classifier_type == "gap":
         new_head, head = ("classifier.",), f"new global-average-pooling head of {config.num_labels} outputs"
     elif config.num_labels == IMAGENET_CLASSES:
         new_head, head = (), "ImageNet classifier kept"
     else:
-        new_head, head = ("classifier.6.",), f"ImageNet classifier.0/.3 kept, new classifier.6 of {config.num_labels} outputs"
+        new_head = ("classifier.6.",)
+        head = f"ImageNet classifier.0/.3 kept, new classifier.6 of {config.num_labels} outputs"
     config.weights_info = {"converted_from": f"torchvision {arch}", "pretrained_on": "ImageNet-1k", "head": head}
     model = VGGForImageClassification(config)
     layout = imagenet_layout(VGGForImageClassification, VGGConfig, **ARCHS[arch])

@@ -1,7 +1,7 @@
 """Size and write time of a DICOM SEG of a whole BraTS label volume (240 x 240 x 155), and dciodvfy's verdict.
 
 Not a test (timings depend on the machine): run it once and quote its output, e.g.
-    PYTHONPATH=src python tests/measure_dicom_seg.py [../shared/data]
+    PYTHONPATH=src python benchmarks/dicom_seg.py [../shared/data]
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from brats_dicom import BRATS_NAMES, SUBJECT
-from medhub.io import read_dicom_seg, read_nifti, write_dicom_seg, write_dicom_series
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' BraTS-to-DICOM helpers
+from brats_dicom import BRATS_NAMES, SUBJECT  # noqa: E402
+
+from medhub.io import read_dicom_seg, read_nifti, write_dicom_seg, write_dicom_series  # noqa: E402
 
 
 def main(data: Path) -> None:
