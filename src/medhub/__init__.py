@@ -12,6 +12,7 @@ from .errors import (
     InputError,
     MedhubError,
     ModelNotFoundError,
+    NoHeatmapError,
     PickleWeightsError,
     WeightsMismatchError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "ConfigError",
     "CorruptWeightsError",
     "HubError",
+    "NoHeatmapError",
     "InputError",
     "MedConfig",
     "MedModel",

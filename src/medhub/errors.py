@@ -35,6 +35,11 @@ class HubError(MedhubError, OSError):
     """The Hub (or the endpoint in HF_ENDPOINT) refused or failed a request."""
 
 
+class NoHeatmapError(MedhubError):
+    """A class activation map would not mean anything (e.g. its source feature map is under 4x4, or its range is
+    rounding noise): the message is the reason, shown to users as "no heatmap: <reason>"."""
+
+
 def describe_keys(*groups: tuple[str, Iterable[str]], limit: int = 12) -> str:
     """"label: a, b and 3 more; label: ..." for the non-empty groups of (state-dict) keys, for error messages."""
     parts = []
