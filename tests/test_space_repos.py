@@ -24,7 +24,7 @@ from space_venv import FULL_INSTALL, SpaceApp, install_space, shared_packages  #
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
-pytestmark = [pytest.mark.shared_data, pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.shared_data, pytest.mark.slow, pytest.mark.timeout(3600 if FULL_INSTALL else 1200)]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ORG = "spaceorg"
 SPACES = ("chexnet-pneumonia", "deepmedic-brats")
