@@ -8,8 +8,10 @@ must be proven end to end with the real `huggingface_hub` client. The client use
   under `<mirrors>/models/<org>/<repo>`;
 - the write calls `huggingface_hub` 2.4 makes for `create_repo` + `create_branch` + `create_commit` are
   handled here and written with git into the SAME repos olah serves (`<mirrors>/models/...` for models,
-  `<mirrors>/datasets/...` for datasets, as `datasets.push_to_hub` makes them; `<type>` below is either):
-    POST /api/repos/create                         bare repo + the Hub's initial `.gitattributes` commit
+  `<mirrors>/datasets/...` for datasets, as `datasets.push_to_hub` makes them, `<mirrors>/spaces/...` for Spaces,
+  as `medhub spaces push` makes them; `<type>` below is any of the three):
+    POST /api/repos/create                         bare repo + the Hub's initial `.gitattributes` commit (a
+                                                   Space must name its `sdk`, as on the Hub)
     POST /api/validate-yaml                        parses the README front matter with PyYAML
     POST /api/<type>/<org>/<repo>/branch/<b>       a branch from `startingPoint` (default main)
     POST /api/<type>/<org>/<repo>/preupload/<rev>  every file gets uploadMode "regular" (contents inline),
@@ -23,9 +25,10 @@ must be proven end to end with the real `huggingface_hub` client. The client use
 
 What it does NOT cover: Xet uploads (run the client with HF_HUB_DISABLE_XET=1 when it pushes LFS files),
 LFS pointers in git (an "lfsFile" commit operation writes the uploaded object's bytes as a plain blob, so olah
-serves the content), LFS for model repos (their files are always inlined base64),
-authentication and permissions (tokens are ignored, `private` is accepted and ignored), spaces,
-deletions of folders, and every other Hub API (discussions, tags, settings...). Errors use the Hub's
+serves the content), LFS for model and Space repos (their files are always inlined base64, where the Hub would
+ask for LFS for binary files), authentication and permissions (tokens are ignored, `private` is accepted and
+ignored), building or running Spaces, deletions of folders, and every other Hub API (discussions, tags,
+settings, Space variables and hardware...). Errors use the Hub's
 X-Error-Code headers so the client raises its usual exceptions.
 """
 
@@ -176,8 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._json(200, self._create_repo(json.loads(body)))
                 if url.path == "/api/validate-yaml":
                     return self._validate_yaml(json.loads(body))
-                # /api/{models,datasets}/<org>/<name>/<action>/<rev...>
-                if len(parts) >= 7 and parts[1] == "api" and parts[2] in ("models", "datasets"):
+                # /api/{models,datasets,spaces}/<org>/<name>/<action>/<rev...>
+                if len(parts) >= 7 and parts[1] == "api" and parts[2] in ("models", "datasets", "spaces"):
                     repo_type = parts[2][:-1]
                     repo_id, action, rev = f"{parts[3]}/{parts[4]}", parts[5], unquote("/".join(parts[6:]))
                     query = parse_qs(url.query)
@@ -197,12 +200,14 @@ class _Handler(BaseHTTPRequestHandler):
     # -- write API ---------------------------------------------------------------------------------
     def _create_repo(self, payload: dict) -> dict:
         repo_type = payload.get("type") or "model"
-        if repo_type not in ("model", "dataset"):
-            raise HubError(400, "BadRequest", "the test write endpoint only creates model and dataset repos")
+        if repo_type not in ("model", "dataset", "space"):
+            raise HubError(400, "BadRequest", f"the test write endpoint does not create {repo_type!r} repos")
+        if repo_type == "space" and not payload.get("sdk"):
+            raise HubError(400, "BadRequest", "a Space needs an sdk (gradio, docker or static)")
         repo_id = f"{payload['organization']}/{payload['name']}" if payload.get("organization") else payload["name"]
         path = self.server.repo_dir(repo_id, repo_type)
-        # the Hub's repo urls: <endpoint>/<repo_id> for models, <endpoint>/datasets/<repo_id> for datasets
-        url = f"{self.server.url}/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}"
+        # the Hub's repo urls: <endpoint>/<repo_id> for models, <endpoint>/<type>s/<repo_id> otherwise
+        url = f"{self.server.url}/{_url_prefix(repo_type)}{repo_id}"
         if (path / "HEAD").is_file():
             # the Hub's 409 body carries the url: create_repo(exist_ok=True) returns it
             raise HubError(409, "RepoExists", f"You already created this {repo_type} repo: {repo_id}", url=url)
@@ -283,7 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         if header.get("parentCommit") and header["parentCommit"] != base and not create_pr:
             raise HubError(412, "PreconditionFailed",
                            f"parent commit {header['parentCommit']} is not the head of {rev}")
-        web = f"{self.server.url}/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}"
+        web = f"{self.server.url}/{_url_prefix(repo_type)}{repo_id}"
         message = header["summary"] + (f"\n\n{header['description']}" if header.get("description") else "")
         pr_url = None
         if create_pr:
@@ -340,6 +345,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _url_prefix(repo_type: str) -> str:
+    return "" if repo_type == "model" else f"{repo_type}s/"
 
 
 _SLASHED_REV = re.compile(r"^(?:/api/models)?/([^/]+)/([^/]+)/(?:revision|resolve|tree|commits|paths-info)/"

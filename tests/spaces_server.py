@@ -38,26 +38,35 @@ class DemoServer:
                 f"sys.exit(run_demo(host='127.0.0.1', port={self.port}, models={models!r}))")
         self.process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, env=env,
                                         stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"medhub demo exited with {self.process.returncode}:\n{self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(self.url + "config", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"medhub demo did not answer on {self.url} within {timeout} s:\n{self.log.read_text()}")
+        wait_until_serving(self.process, self.url, self.log, timeout, "medhub demo")
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, log: Path, timeout: float, what: str) -> None:
+    """Return once the Gradio app of `process` answers `url`/config; raise with its log if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url + "config", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    stop_process(process)
+    raise RuntimeError(f"{what} did not answer on {url} within {timeout} s:\n{log.read_text()[-4000:]}")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -214,9 +214,13 @@ def test_allow_identifying_data_must_be_an_explicit_bool(identified_files):
         push_dataset(struct_dataset(identified_files), "alice/never", allow_identifying_data="yes")
 
 
+CITATION = "@inproceedings{wang2017chestx, title={ChestX-ray8}, author={Wang, Xiaosong and others}, year={2017}}"
+
+
 @pytest.fixture(scope="module")
-def pushed(write_endpoint, shared_data, tmp_path_factory):
-    """One client process: a refused push, a bypassed push, a de-identified push and its read-back."""
+def pushed(write_endpoint, olah_server, shared_data, tmp_path_factory):
+    """One client process: a refused push, a bypassed push, a de-identified push (with and without card
+    information) and their read-back, the cards through olah."""
     tmp = tmp_path_factory.mktemp("data-push")
     raw = [str(p) for p in write_identified(shared_data, tmp / "raw")]
     clean = deidentify_dataset(struct_dataset([Path(p) for p in raw]), salt="push-salt")
@@ -262,6 +266,20 @@ def read_loaded():
             "uid_in_bytes": [{REAL_UID.encode()!r} in v["bytes"] for v in back["dicom"]],
             "sop": [str(pydicom.dcmread(io.BytesIO(v["bytes"])).SOPInstanceUID) for v in back["dicom"]]}}
 case("read_loaded")(read_loaded)
+
+from datasets import DatasetDict
+from huggingface_hub import hf_hub_download
+from medhub.data import DatasetCardInfo
+INFO = DatasetCardInfo(license="cc-by-4.0", task_categories=("image-classification",), pretty_name="Two radiographs",
+                       source="Two DICOM chest radiographs from the SIIM sample set, names and IDs inserted, then "
+                              "de-identified with medhub", citation={CITATION!r}, tags=("chest-x-ray",))
+split = DatasetDict({{"train": clean.select([0]), "validation": clean.select([1])}})
+case("carded")(lambda: sharing.push_dataset(split, "alice/carded", card=INFO).oid)
+def card(repo):
+    return open(hf_hub_download(repo, "README.md", repo_type="dataset", endpoint={olah_server.url!r})).read()
+case("cards")(lambda: {{repo: card(repo) for repo in ("alice/carded", "alice/clean", "alice/raw")}})
+case("read_carded")(lambda: {{k: len(v) for k, v in load_dataset("alice/carded").items()}})
+case("bad_info")(lambda: DatasetCardInfo(license="other", task_categories=("image-classification",), source="x"))
 """
     results = run_client(script, endpoint=write_endpoint.url, hf_home=tmp / "hf",
                          extra_env={"HF_HUB_DISABLE_XET": "1"})  # the test endpoint takes LFS, not Xet
@@ -322,3 +340,42 @@ def test_allow_identifying_data_bypasses_the_check_with_a_warning(pushed):
     # path-only values were embedded (bytes travel, the path is cut to the file name), identifying data included
     assert back["paths"] == [Path(p).name for p in raw]
     assert back["names"] == [NAME, NAME] and all(back["identifying"])
+
+
+def test_dataset_card_states_licence_provenance_deidentification_splits_and_citation(pushed):
+    """The card `push_dataset` writes, read back through olah and parsed with huggingface_hub's DatasetCard."""
+    from huggingface_hub import DatasetCard
+
+    from medhub.io.deidentify import DEIDENTIFICATION_METHOD
+
+    results, _ = pushed
+    assert outcome(results, "carded")
+    card = DatasetCard(outcome(results, "cards")["alice/carded"])
+    data = card.data
+    assert data.license == "cc-by-4.0" and data.task_categories == ["image-classification"]
+    assert data.size_categories == ["n<1K"] and data.pretty_name == "Two radiographs"
+    assert {"medical", "dicom", "chest-x-ray"} <= set(data.tags)
+    assert {s["name"]: s["num_examples"] for s in data.dataset_info["splits"]} == {"train": 1, "validation": 1}
+    assert data.configs  # what datasets.push_to_hub wrote is kept: the splits still load
+    assert outcome(results, "read_carded") == {"train": 1, "validation": 1}
+    text = card.text
+    assert "SIIM sample set" in text and CITATION in text and "```bibtex" in text
+    assert "each of the 2 DICOM file(s)" in text and f'"{DEIDENTIFICATION_METHOD}" in 2 file(s)' in text
+    assert "PatientIdentityRemoved = YES" in text
+    assert "Table E.1-1 of edition 2026c" in text and "attributes removed" in text
+    assert "Pixel data are not cleaned" in text
+    assert "| `dicom` | DICOM file (`path`, `bytes`) |" in text and "| validation | 1 |" in text
+
+
+def test_dataset_card_without_information_or_check_says_so(pushed):
+    from huggingface_hub import DatasetCard
+
+    results, _ = pushed
+    cards = outcome(results, "cards")
+    plain = DatasetCard(cards["alice/clean"])
+    assert plain.data.license == "unknown" and "medical" in plain.data.tags
+    assert "not stated by the uploader" in plain.text and "none holds an attribute" in plain.text
+    raw = DatasetCard(cards["alice/raw"])
+    assert "**Not checked.**" in raw.text and "allow_identifying_data=True" in raw.text
+    bad = results["bad_info"]
+    assert bad["error"] == "InputError" and "license_name and license_link" in bad["message"]

@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("gradio")
+gradio = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from spaces_server import UPLOAD_GRACE_S, DemoServer  # noqa: E402
+
+from medhub.zoo.catalog import CHECKPOINTS  # noqa: E402
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.timeout(600)]
 XRAYS = "chest-xray-samples"
@@ -276,20 +278,25 @@ def test_no_upload_is_kept_after_the_request(client, server, shared_data, brats_
 
 
 # -- the Space folders ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("model_id", ["chexnet-pneumonia", "resnet18-pneumonia", "vgg16-pneumonia", "unet-isbi2012",
-                                      "attention-unet-brats", "deepmedic-brats"])
+@pytest.mark.parametrize("model_id", [c.id for c in CHECKPOINTS])
 def test_space_folder_is_complete_and_current(model_id):
-    import yaml
+    """The committed text files of spaces/<id>/ are what `medhub spaces build` writes (its wheel and examples are
+    build products, not in git: tests/test_space_repos.py builds, pushes, installs and runs two Spaces)."""
+    from huggingface_hub import SpaceCard
 
-    from tools.write_spaces import space_files
+    from medhub.spaces.repo import space_texts, wheel_name
+    from medhub.zoo import checkpoint
 
     folder = Path(__file__).resolve().parents[1] / "spaces" / model_id
-    for name, text in space_files(model_id).items():
-        assert (folder / name).read_text(encoding="utf-8") == text, f"{folder / name} is stale: regenerate it"
-    header = yaml.safe_load((folder / "README.md").read_text(encoding="utf-8").split("---")[1])
-    assert header["sdk"] == "gradio" and header["app_file"] == "app.py" and header["models"] == [f"medhub/{model_id}"]
-    assert header["sdk_version"] and header["suggested_hardware"] and header["license"]
-    assert f'build_space("{model_id}")' in (folder / "app.py").read_text()
+    for name, text in space_texts(checkpoint(model_id)).items():
+        assert (folder / name).read_text(encoding="utf-8") == text, f"{folder / name} is stale: medhub spaces build"
+    header = SpaceCard.load(folder / "README.md").data
+    assert header.sdk == "gradio" and header.app_file == "app.py" and header.models == [f"medhub/{model_id}"]
+    assert header.sdk_version == gradio.__version__ and header.python_version == "3.11"
+    assert header.license == checkpoint(model_id).license and header.get("suggested_hardware")
+    assert len(header.get("short_description")) <= 60  # the Hub's limit
+    assert f"./{wheel_name()}" in (folder / "requirements.txt").read_text().splitlines()
+    assert f'space_demo("{model_id}", __file__, default_org="medhub")' in (folder / "app.py").read_text()
 
 
 def test_gpu_wrapper_uses_spaces_when_importable(monkeypatch):

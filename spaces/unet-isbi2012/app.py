@@ -1,8 +1,8 @@
-"""Hugging Face Space: U-Net (ISBI 2012 EM). The interface is built (and tested) in medhub.spaces."""
+"""A Hugging Face Space written by `medhub spaces build` (see README.md): medhub.spaces."""
 
-from medhub.spaces import build_space, launch
+from medhub.spaces import launch, space_demo
 
-demo = build_space("unet-isbi2012")
+demo = space_demo("unet-isbi2012", __file__, default_org="medhub")
 
 if __name__ == "__main__":
     launch(demo)

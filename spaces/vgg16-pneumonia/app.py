@@ -1,8 +1,8 @@
-"""Hugging Face Space: VGG-16 (pneumonia). The interface is built (and tested) in medhub.spaces."""
+"""A Hugging Face Space written by `medhub spaces build` (see README.md): medhub.spaces."""
 
-from medhub.spaces import build_space, launch
+from medhub.spaces import launch, space_demo
 
-demo = build_space("vgg16-pneumonia")
+demo = space_demo("vgg16-pneumonia", __file__, default_org="medhub")
 
 if __name__ == "__main__":
     launch(demo)

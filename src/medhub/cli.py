@@ -6,6 +6,8 @@
   medhub zoo build NAME            train a zoo checkpoint from recipes/zoo/NAME.yaml, store and evaluate it
                                    (MEDHUB_RECIPES_DIR or ./recipes/zoo; into MEDHUB_ZOO_DIR or ./model_zoo)
   medhub zoo push --org ORG        publish every present zoo folder to the Hub
+  medhub spaces build [ID...]      write the zoo's Space folders (spaces/<id>/: app, wheel, examples)
+  medhub spaces push --org ORG     publish the model repos, then the Spaces
   medhub info MODEL                a model's config, parameter count and source
   medhub train RECIPE.yaml         fine-tune through the transformers Trainer (see recipes/)
   medhub evaluate MODEL DATA       metrics of a model on a dataset split (JSON for the card)
@@ -19,7 +21,7 @@ import json
 import sys
 
 from .auto import MedModel
-from .commands import add_evaluate_parser, add_predict_parser, add_train_parser
+from .commands import add_evaluate_parser, add_predict_parser, add_spaces_parser, add_train_parser
 from .convert import convert_checkpoint
 from .demo import run_demo
 from .errors import MedhubError
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_evaluate_parser(sub)
     add_predict_parser(sub)
+    add_spaces_parser(sub)
 
     info = sub.add_parser("info", help="show a model's config and where it was loaded from")
     info.add_argument("model")

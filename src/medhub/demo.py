@@ -99,7 +99,7 @@ def run_demo(out_dir: str | Path | None = None, data_dir: str | Path | None = No
     for model_id in models or [c.id for c in CHECKPOINTS]:
         loaded[model_id] = load_model(model_id)
         state = "trained" if loaded[model_id].trained else "UNTRAINED (random weights: outputs are meaningless)"
-        print(f"  medhub/{model_id}: {state}; {loaded[model_id].source}")
+        print(f"  {loaded[model_id].repo_id}: {state}; {loaded[model_id].source}")
     app = build_app(list(loaded), folder, models=loaded)
     print(f"medhub demo: serving http://{host}:{port} (Ctrl-C to stop). Research use only, not a medical device.")
     launch(app, host=host, port=port, examples_folder=folder, quiet=True)

@@ -33,10 +33,15 @@ salted pseudonym `anon-<16 hex>` (the same value always gets the same pseudonym)
 A DICOM value held only as a path is embedded (its bytes read, its path cut to the file name) before the
 push, as `datasets` does for its own `Image` files, so the pushed Parquet files are self-contained; a series
 folder cannot be one value's bytes and is refused.
+
+The data's commit is followed by one for the dataset card (`medhub.data.dataset_card`: Hub metadata from the
+uploader's `DatasetCardInfo`, provenance, what the check read and the profile it verifies, features and splits,
+citation), which keeps the `dataset_info` / `configs` that `datasets` wrote into the README.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +51,7 @@ from ..errors import HubError, InputError
 from ..hub import endpoint
 from ..io.deidentify import find_identifying_attributes
 from ..logging_utils import get_logger
+from .dataset_card import DatasetCardInfo, DicomCheck, dataset_card, method_counts
 from .deidentify_dataset import deidentify_dataset
 from .dicom_values import (
     BATCH_SIZE,
@@ -97,7 +103,13 @@ def find_identifying_data(dataset_or_dict, columns: list[str] | None = None) -> 
     columns: the columns to scan; default every column whose values can hold DICOM bytes, paths or strings
     (see the module docstring). Only headers are read (`stop_before_pixels=True`).
     """
+    return _scan(dataset_or_dict, columns)[0]
+
+
+def _scan(dataset_or_dict, columns: list[str] | None) -> tuple[list[Finding], DicomCheck]:
+    """(findings, what was checked: the number of DICOM files and their DeidentificationMethod values)."""
     findings: list[Finding] = []
+    files, methods = 0, Counter()
     for split, dataset in splits_of(dataset_or_dict).items():
         structs, others = dicom_columns(dataset)
         names = structs + others if columns is None else list(columns)
@@ -111,6 +123,8 @@ def find_identifying_data(dataset_or_dict, columns: list[str] | None = None) -> 
                 prefix = f"{split + '/' if split else ''}{column}[row {row}]"
                 for where, source, data, path in dicom_parts(value, column, strict=column in structs):
                     header = read_header(data, path, f"{prefix} {source}")
+                    files += 1
+                    methods[str(header.get("DeidentificationMethod", "")) or "(none)"] += 1
                     known_uids |= header_uids(header)
                     found = find_identifying_attributes(header)
                     if found:
@@ -120,14 +134,15 @@ def find_identifying_data(dataset_or_dict, columns: list[str] | None = None) -> 
             findings += [Finding(split, column, row, text, (f"{uid}: a DICOM UID that none of the files holds (an "
                                                             "original UID kept in an id, file or folder name?)",))
                          for column, row, text, uid in written_uids if uid not in known_uids]
-    return findings
+    return findings, DicomCheck(True, files, method_counts(methods))
 
 
-def check_deidentified(dataset_or_dict, columns: list[str] | None = None) -> None:
-    """Raise `IdentifyingDataError` naming every row, file and attribute that still identifies a patient."""
-    findings = find_identifying_data(dataset_or_dict, columns)
+def check_deidentified(dataset_or_dict, columns: list[str] | None = None) -> DicomCheck:
+    """Raise `IdentifyingDataError` naming every row, file and attribute that still identifies a patient; return
+    what was checked (for the dataset card)."""
+    findings, check = _scan(dataset_or_dict, columns)
     if not findings:
-        return
+        return check
     listed = "\n".join(f"  {f.describe()}" for f in findings[:MAX_LISTED])
     more = f"\n  ... and {len(findings) - MAX_LISTED} more" if len(findings) > MAX_LISTED else ""
     raise IdentifyingDataError(
@@ -164,22 +179,33 @@ def embed_dicom_files(dataset: Dataset) -> Dataset:
                              features=dataset.features, load_from_cache_file=False, desc="Embedding DICOM files")
 
 
-def push_dataset(dataset_or_dict, repo_id: str, *, allow_identifying_data: bool = False, private: bool | None = None,
-                 token: str | bool | None = None, commit_message: str | None = None, revision: str | None = None):
-    """Push a Dataset / DatasetDict to the Hub (`push_to_hub`) after checking that its DICOM is de-identified.
+def push_dataset(dataset_or_dict, repo_id: str, *, card: DatasetCardInfo | None = None,
+                 allow_identifying_data: bool = False, private: bool | None = None, token: str | bool | None = None,
+                 commit_message: str | None = None, revision: str | None = None):
+    """Push a Dataset / DatasetDict to the Hub (`push_to_hub`) after checking that its DICOM is de-identified,
+    then its dataset card (README.md, `medhub.data.dataset_card`): licence, task categories, size, tags,
+    provenance, the de-identification applied, features and splits, citation.
 
     Refuses with `IdentifyingDataError` (nothing is uploaded) when any DICOM file still identifies a patient
-    (see the module docstring), unless `allow_identifying_data=True` is passed explicitly. Path-only DICOM
-    values are embedded first so the pushed data are self-contained. Returns the client's `CommitInfo`.
+    (see the module docstring), unless `allow_identifying_data=True` is passed explicitly (the card then says
+    the data were not checked). Path-only DICOM values are embedded first so the pushed data are
+    self-contained. `card`: what the uploader states (`DatasetCardInfo`); without it the card says the licence
+    is unknown. Returns the client's `CommitInfo` of the data.
     """
     if not isinstance(allow_identifying_data, bool):
         raise InputError(f"allow_identifying_data={allow_identifying_data!r}: expected True or False")
+    if card is not None and not isinstance(card, DatasetCardInfo):
+        raise InputError(f"card: expected a medhub.data.DatasetCardInfo, got {type(card).__name__}")
     splits = splits_of(dataset_or_dict)
     if allow_identifying_data:
         logger.warning("pushing the dataset to %s WITHOUT the de-identification check (allow_identifying_data="
                        "True): any patient data in its DICOM headers will be shared", repo_id)
+        check = DicomCheck(False)
     else:
-        check_deidentified(dataset_or_dict)
+        check = check_deidentified(dataset_or_dict)
+    if card is None:
+        logger.warning("pushing %s without card information: its dataset card says the licence is unknown (pass "
+                       "card=medhub.data.DatasetCardInfo(license=..., task_categories=..., source=...))", repo_id)
     embedded = {name: embed_dicom_files(split) for name, split in splits.items()}
     to_push = embedded[None] if None in embedded else DatasetDict(embedded)
     from huggingface_hub import errors as hf_errors
@@ -187,11 +213,24 @@ def push_dataset(dataset_or_dict, repo_id: str, *, allow_identifying_data: bool 
     try:
         info = to_push.push_to_hub(repo_id, private=private, token=token, commit_message=commit_message,
                                    revision=revision)
+        _push_card(to_push, repo_id, card, check, token, revision, info.oid)
     except hf_errors.HfHubHTTPError as err:
         raise HubError(f"push of the dataset to {repo_id} at {endpoint()} failed: {str(err)[:400]}") from err
-    logger.info("pushed dataset to %s (%s)", repo_id, getattr(info, "oid", None) or info)
+    logger.info("pushed dataset to %s (%s) with its card", repo_id, getattr(info, "oid", None) or info)
     return info
 
 
-__all__ = ["Finding", "IdentifyingDataError", "check_deidentified", "deidentify_dataset", "dicom_columns",
-           "embed_dicom_files", "find_identifying_data", "push_dataset"]
+def _push_card(dataset, repo_id: str, card: DatasetCardInfo | None, check: DicomCheck, token, revision,
+               parent: str | None) -> None:
+    """Write the card over the README `datasets.push_to_hub` just wrote, keeping its `dataset_info` / `configs`."""
+    from huggingface_hub import DatasetCard, hf_hub_download
+
+    written = hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=parent or revision, token=token)
+    hub_metadata = DatasetCard.load(written).data.to_dict()
+    dataset_card(dataset, card, check, hub_metadata).push_to_hub(
+        repo_id, token=token, repo_type="dataset", revision=revision, parent_commit=parent,
+        commit_message="Dataset card (medhub.data.push_dataset)")
+
+
+__all__ = ["DatasetCardInfo", "Finding", "IdentifyingDataError", "check_deidentified", "deidentify_dataset",
+           "dicom_columns", "embed_dicom_files", "find_identifying_data", "push_dataset"]

@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import secrets
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from ..errors import InputError
-from .deidentify_profile import BASIC_PROFILE_TABLE, MEDHUB_ADDITIONS
+from .deidentify_profile import BASIC_PROFILE_TABLE, MEDHUB_ADDITIONS, PROFILE_EDITION
 from .dicom import dcmread_bounded
 
 
@@ -291,6 +292,26 @@ def find_identifying_attributes(ds: Dataset) -> list[str]:
     if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES":
         found.append("(0012,0062) PatientIdentityRemoved: not YES (UIDs may be the originals)")
     return found
+
+
+def profile_statement() -> list[str]:
+    """What `deidentify` removes and replaces, in sentences (for a dataset card): the profile and its table,
+    the attributes per action, the rules for what the table does not list, and what is not done (pixels)."""
+    actions = Counter(action for _, action in BASIC_PROFILE.values())
+    return [
+        "DICOM PS3.15 Annex E, Basic Application Level Confidentiality Profile (DCM 113100): Table E.1-1 of "
+        f"edition {PROFILE_EDITION} ({len(BASIC_PROFILE_TABLE)} attributes) and {len(MEDHUB_ADDITIONS)} rows of "
+        "earlier editions it no longer lists, applied by `medhub.io.deidentify`.",
+        f"{actions['X']} attributes removed, {actions['Z']} emptied (kept, zero length), {actions['D']} replaced by "
+        f"dummy values, {actions['U'] + actions['U*']} UIDs replaced by {REPLACED_UID_ROOT}<salted SHA-256> UIDs, "
+        "the same original UID always by the same new one (studies and series stay linked).",
+        "Private attributes (odd groups) and overlay/curve groups (60xx/50xx) removed; dates and times (DA/DT/TM) "
+        "the table does not list removed wherever they are; other person names replaced by a dummy name; free "
+        "text in attributes no dictionary knows removed.",
+        f"Each file records PatientIdentityRemoved = YES and DeidentificationMethod = \"{DEIDENTIFICATION_METHOD}\".",
+        "Pixel data are not cleaned: a file flagged BurnedInAnnotation = YES is refused, and text burned into the "
+        "pixels of other files is not detected.",
+    ]
 
 
 def assert_deidentified(ds_or_paths) -> None:

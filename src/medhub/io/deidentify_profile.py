@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-_SOURCE_CURRENT = "E.1-1 2026c"
+PROFILE_EDITION = "2026c"  # the DICOM edition whose Table E.1-1 the rows are
+_SOURCE_CURRENT = f"E.1-1 {PROFILE_EDITION}"
 
 
 def _rows() -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str]]]:
@@ -47,4 +48,4 @@ BASIC_PROFILE_TABLE: tuple[tuple[int, str, str], ...] = tuple(_CURRENT)
 # Rows of earlier editions (2019-2023) that 2026c no longer lists; kept (they only remove or replace more).
 MEDHUB_ADDITIONS: tuple[tuple[int, str, str], ...] = tuple(_EARLIER)
 
-__all__ = ["BASIC_PROFILE_TABLE", "MEDHUB_ADDITIONS"]
+__all__ = ["BASIC_PROFILE_TABLE", "MEDHUB_ADDITIONS", "PROFILE_EDITION"]

@@ -54,7 +54,7 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
             run = gr.Button("Classify", variant="primary", elem_id=f"{entry.slug}-run")
             examples = example_paths(entry, examples_folder)
             if examples:
-                gr.Examples(examples=[[p] for p in examples], inputs=[upload], label="Examples (../shared/data)")
+                gr.Examples(examples=[[p] for p in examples], inputs=[upload], label="Examples")
         with gr.Column(scale=1):
             labels = gr.Label(label="Probabilities", num_top_classes=len(loaded.labels), elem_id=f"{entry.slug}-labels")
             summary = gr.Markdown()

@@ -1,6 +1,6 @@
 """The models behind the demos: each zoo checkpoint loaded once, on the GPU when there is one.
 
-`load_model(id)` is `medhub.zoo.loading.load_checkpoint(id)` (the org from MEDHUB_ORG, default "medhub"; the
+`load_model(id, org)` is `medhub.zoo.loading.load_checkpoint(id, org)` (org default MEDHUB_ORG, else "medhub"; the
 catalogue's architecture with random weights when neither the Hub nor the local zoo has the checkpoint, and
 every tab says so) moved to the GPU when there is one, with a lock for its requests.
 `gpu(fn)` runs `fn` under `spaces.GPU` (Hugging Face ZeroGPU) when that package is importable.
@@ -47,9 +47,9 @@ class LoadedModel:
         return list(self.model.config.labels)
 
 
-def load_model(model_id: str) -> LoadedModel:
+def load_model(model_id: str, org: str | None = None) -> LoadedModel:
     """The checkpoint's weights from the Hub / local zoo; its architecture with random weights (flagged) if missing."""
-    loaded = load_checkpoint(model_id)
+    loaded = load_checkpoint(model_id, org)
     return LoadedModel(loaded.entry, loaded.model.to(device()), loaded.trained, loaded.source, loaded.repo_id)
 
 

@@ -94,7 +94,7 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
             examples = example_paths(entry, examples_folder)
             if examples:
                 rows = [[p, p.replace("/image/", "/label/") if "/train/image/" in p else None] for p in examples]
-                gr.Examples(examples=rows, inputs=[upload, truth], label="Examples (../shared/data)")
+                gr.Examples(examples=rows, inputs=[upload, truth], label="Examples")
         with gr.Column(scale=2):
             overlay = gr.Image(label="Predicted mask over the image", type="numpy", format="png", interactive=False,
                                elem_id=f"{entry.slug}-overlay")

@@ -187,7 +187,7 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
             if examples_folder is not None:
                 examples = example_paths(entry, examples_folder)
                 if len(examples) == len(names):
-                    gr.Examples(examples=[examples], inputs=uploads, label="Example subject (../shared/data)")
+                    gr.Examples(examples=[examples], inputs=uploads, label="Example subject")
         with gr.Column(scale=3):
             summary = gr.Markdown()
             with gr.Row():

@@ -26,6 +26,21 @@ def _frozen(values: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True)
+class SpaceExample:
+    """A file a checkpoint's Space ships in its `examples/` folder (`medhub spaces build` writes it).
+
+    path: relative to a folder laid out like ../shared/data, which it is cut from, and to the Space's `examples/`
+    (so the demo finds it there as it finds the shared data); crop: (start, stop) per array axis (rows, columns of
+    an image; the voxel axes of a NIfTI volume, whose affine follows the crop), () for the whole file; credit: the
+    source and the licence that allows shipping it.
+    """
+
+    path: str
+    credit: str
+    crop: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """One zoo checkpoint, published as `medhub/<id>`.
 
@@ -35,7 +50,9 @@ class Checkpoint:
     `examples`, paths relative to a folder laid out like ../shared/data; headline / headline_metric: the table's
     metric label and its key in the card's metrics; license: the weights' licence (a Hub licence id);
     budget_mb: the most its float16 weights may take; data: the dataset's short name, data_credit: its source and
-    licence in a sentence; hardware: the Space's suggested hardware.
+    licence in a sentence; hardware: the Space's suggested hardware; usage: what the Space asks of its user (its
+    README); space_examples: the files its Space ships (cut from `examples` and what goes with them, e.g. a
+    ground-truth mask), only those whose licence allows it.
     """
 
     id: str
@@ -55,6 +72,8 @@ class Checkpoint:
     examples: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     hardware: str = "zero-a10g"
+    usage: str = ""
+    space_examples: tuple[SpaceExample, ...] = ()
 
     @property
     def repo_id(self) -> str:
@@ -98,6 +117,20 @@ _BRATS_EXAMPLES = ("brats2015-examples/brats_2013_pat0003_1/Flair_subtrMeanDivSt
                    "brats2015-examples/brats_2013_pat0003_1/T1c_subtrMeanDivStd.nii.gz")
 _PNEUMONIA_DATA = ("PneumoniaMNIST (MedMNIST v2, CC BY 4.0; Kermany et al. 2018 source images)")
 _BRATS_DATA = "BraTS 2015 (Menze et al. 2015; CC BY-NC-SA 3.0: non-commercial use only)"
+_NIH = "NIH ChestX-ray14 (NIH Clinical Center; public, no restrictions on use; Wang et al. 2017)"
+_ISBI = "ISBI 2012 EM challenge data (Cardona et al. 2010; free for research use), cropped to 256x256 pixels"
+_BRATS_CROP = ((58, 138), (113, 193), (56, 104))  # 80x80x48 voxels around the tumour core of brats_2013_pat0003_1
+_BRATS_CREDIT = ("BraTS 2015 (Menze et al. 2015), CC BY-NC-SA 3.0 "
+                 "(https://creativecommons.org/licenses/by-nc-sa/3.0/), "
+                 "cropped to 80x80x48 voxels around the tumour")
+_CLASSIFY_USAGE = ("Upload a chest radiograph (PNG, JPEG or DICOM). The app shows the image as the model sees it "
+                   "(DICOM window / VOI LUT and MONOCHROME1 inversion applied), the probability of each label, and the "
+                   "class activation map (CAM, or Grad-CAM) over the image with an opacity slider.")
+_BRATS_USAGE = ("Upload one NIfTI file per MRI channel (FLAIR, T1c; or each as a zip of a DICOM series). The app "
+                "segments a centred sub-volume by default (whole-volume inference takes minutes on a CPU; the choice "
+                "is shown with the result), shows axial / coronal / sagittal slices with sliders, the volume of each "
+                "class in ml, and the mask as a NIfTI in the input's geometry.")
+_BRATS_SPACE_EXAMPLES = tuple(SpaceExample(path, _BRATS_CREDIT, _BRATS_CROP) for path in _BRATS_EXAMPLES)
 # The BraTS examples as the original DeepMedic redistributes them: LPS-stored, 1 mm, already z-scored in the
 # brain (background a constant), skull-stripped: the processor keeps them as they are, as training saw them.
 _BRATS_PROCESSOR = {"image_processor_type": "VolumeImageProcessor", "channel_names": ["flair", "t1c"],
@@ -118,7 +151,8 @@ def _pneumonia(id: str, model_type: str, family: str, paper: str, size: int, bud
         description=f"Chest radiograph -> normal / pneumonia, with the class activation map ({paper}).",
         data="PneumoniaMNIST", data_credit=_PNEUMONIA_DATA, license="cc-by-4.0", headline="AUROC",
         headline_metric="auroc", budget_mb=budget, demo="classify", config_kwargs=_frozen({**_PNEUMONIA, **config}),
-        processor_kwargs=_frozen(_radiograph(size)), examples=_XRAYS, aliases=aliases)
+        processor_kwargs=_frozen(_radiograph(size)), examples=_XRAYS, aliases=aliases, usage=_CLASSIFY_USAGE,
+        space_examples=(SpaceExample(_XRAYS[0], _NIH),))
 
 
 CHECKPOINTS: tuple[Checkpoint, ...] = (
@@ -140,7 +174,12 @@ CHECKPOINTS: tuple[Checkpoint, ...] = (
                                "loss": "weighted_ce"}),
         processor_kwargs=_frozen({"image_processor_type": "GreyscaleImageProcessor", "do_normalize": True,
                                   "image_mean": [0.5], "image_std": [0.2]}),
-        examples=("isbi2012-em/train/image/0.png", "isbi2012-em/unlabeled/test_0.png")),
+        examples=("isbi2012-em/train/image/0.png", "isbi2012-em/unlabeled/test_0.png"),
+        usage="Upload an EM section (PNG, JPEG or DICOM). The app overlays the predicted mask (opacity slider), lists "
+              "the area of each class and offers the mask as a PNG of label values; upload the ground-truth label "
+              "image as well to see the Dice score per class.",
+        space_examples=tuple(SpaceExample(f"isbi2012-em/train/{kind}/0.png", _ISBI, ((128, 384), (128, 384)))
+                             for kind in ("image", "label"))),
     Checkpoint(
         id="attention-unet-brats", model_type="medhub-attention-unet", task="image-segmentation",
         title="Attention U-Net (BraTS)",
@@ -150,7 +189,8 @@ CHECKPOINTS: tuple[Checkpoint, ...] = (
         headline="whole-tumour Dice", headline_metric="dice_whole_tumor", budget_mb=10.0, demo="segment3d",
         config_kwargs=_frozen({**_BRATS, "spatial_dims": 3, "base_width": 8, "depth": 4, "norm": "batch",
                                "deep_supervision": True, "loss": "dice_ce"}),
-        processor_kwargs=_frozen(_BRATS_PROCESSOR), examples=_BRATS_EXAMPLES),
+        processor_kwargs=_frozen(_BRATS_PROCESSOR), examples=_BRATS_EXAMPLES, usage=_BRATS_USAGE,
+        space_examples=_BRATS_SPACE_EXAMPLES),
     Checkpoint(
         id="deepmedic-brats", model_type="medhub-deepmedic", task="image-segmentation", title="DeepMedic (BraTS)",
         description="Brain MRI (FLAIR + T1c) -> tumour sub-regions, multi-scale 3D CNN (Kamnitsas et al. 2017).",
@@ -160,7 +200,8 @@ CHECKPOINTS: tuple[Checkpoint, ...] = (
                                "fc_feature_maps": [100, 100], "fc_dropout_rates": [0.0, 0.5, 0.5],
                                "train_segment_size": [37, 37, 37], "inference_segment_size": [61, 61, 61],
                                "modality": "MR"}),
-        processor_kwargs=_frozen(_BRATS_PROCESSOR), examples=_BRATS_EXAMPLES),
+        processor_kwargs=_frozen(_BRATS_PROCESSOR), examples=_BRATS_EXAMPLES, usage=_BRATS_USAGE,
+        space_examples=_BRATS_SPACE_EXAMPLES),
 )
 
 
@@ -183,4 +224,5 @@ def checkpoint(name: str) -> Checkpoint:
                              f"{', '.join(c.id for c in CHECKPOINTS)}")
 
 
-__all__ = ["CHECKPOINTS", "Checkpoint", "DEMO_KINDS", "ORG", "SIZE_BUDGET_MB", "canonical_id", "checkpoint"]
+__all__ = ["CHECKPOINTS", "Checkpoint", "DEMO_KINDS", "ORG", "SIZE_BUDGET_MB", "SpaceExample", "canonical_id",
+           "checkpoint"]
