@@ -35,53 +35,55 @@ def write_study(shared_data, folder, case, descriptions=("AX FLAIR", "T1 +C")) -
 
 
 @pytest.fixture(scope="module")
-def predicted(shared_data, tmp_path_factory) -> dict:
-    """model -> (studies root, SEG folder, NIfTI folder), each model run once per format over all the cases;
-    "shapes" -> case -> the crop's shape on the series grid."""
+def studies(shared_data, tmp_path_factory) -> tuple:
+    """(root, case -> [FLAIR series, T1c series], case -> the crop's shape on the series grid): one study per case."""
     root = tmp_path_factory.mktemp("studies")
     series = {case: write_study(shared_data, root / case, case) for case in CASES}
-    out = {"shapes": {case: oriented(brats_crop(shared_data, "OTMultiClass"), case).shape for case in CASES}}
-    for model in MODELS:
-        seg_dir, nifti_dir = tmp_path_factory.mktemp("seg"), tmp_path_factory.mktemp("nifti")
-        assert main([model, str(root), "--out", str(seg_dir), "--no-progress"]) == 0
-        joined = [f"{flair},{t1c}" for flair, t1c in series.values()]
-        assert main([model, *joined, "--out", str(nifti_dir), "--format", "nifti", "--no-progress"]) == 0
-        out[model] = (root, seg_dir, nifti_dir)
-    return out
+    shapes = {case: oriented(brats_crop(shared_data, "OTMultiClass"), case).shape for case in CASES}
+    return root, series, shapes
+
+
+@pytest.fixture(scope="module", params=[MODELS[0], pytest.param(MODELS[1], marks=pytest.mark.slow)])
+def predicted(request, studies, tmp_path_factory) -> tuple:
+    """(model id, SEG folder, NIfTI folder): the model run once per format over all the cases - the studies root
+    (auto: SEGs, series matched by description) and the series joined by commas (--format nifti)."""
+    model, (root, series, _) = request.param, studies
+    seg_dir, nifti_dir = tmp_path_factory.mktemp("seg"), tmp_path_factory.mktemp("nifti")
+    assert main([model, str(root), "--out", str(seg_dir), "--no-progress"]) == 0
+    joined = [f"{flair},{t1c}" for flair, t1c in series.values()]
+    assert main([model, *joined, "--out", str(nifti_dir), "--format", "nifti", "--no-progress"]) == 0
+    return model, seg_dir, nifti_dir
 
 
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("model", MODELS)
-def test_predicted_seg_equals_the_nifti_output_voxel_for_voxel(predicted, model, case):
-    root, seg_dir, nifti_dir = predicted[model]
+def test_predicted_seg_equals_the_nifti_output_voxel_for_voxel(studies, predicted, case):
+    (root, _, shapes), (_, seg_dir, nifti_dir) = studies, predicted
     assert sorted(p.name for p in seg_dir.iterdir()) == sorted(f"{c}_seg.dcm" for c in CASES)
     nifti = read_nifti(nifti_dir / f"{case}_seg.nii.gz")
     seg = read_dicom_seg(seg_dir / f"{case}_seg.dcm", root / case / "s1")
-    assert seg.shape == nifti.shape == predicted["shapes"][case]
+    assert seg.shape == nifti.shape == shapes[case]
     assert np.allclose(seg.affine, nifti.affine, atol=1e-4)
     assert int((seg.array != nifti.array).sum()) == 0
     assert len(np.unique(nifti.array)) >= 3  # a real prediction: background and at least two tumour labels
 
 
-def test_predicted_seg_passes_dciodvfy_and_names_model_revision_and_source(predicted):
-    root, seg_dir, _ = predicted["medhub/attention-unet-brats"]
+def test_predicted_seg_passes_dciodvfy_and_names_model_revision_and_source(studies, predicted):
+    (root, _, _), (model, seg_dir, _) = studies, predicted
     seg_path = seg_dir / "oblique_seg.dcm"
-    report = dicom3tools("dciodvfy", seg_path)
-    assert errors(report) == []
+    assert errors(dicom3tools("dciodvfy", seg_path)) == []
     seg = pydicom.dcmread(seg_path)
     flair = pydicom.dcmread(sorted((root / "oblique" / "s1").iterdir())[0], stop_before_pixels=True)
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == flair.SeriesInstanceUID
     assert (seg.StudyInstanceUID, seg.FrameOfReferenceUID, seg.PatientID) == (
         flair.StudyInstanceUID, flair.FrameOfReferenceUID, "BRATS-0003")
     assert "research use only" in seg.SeriesDescription
-    folder, _ = find_in_zoo("attention-unet-brats")
+    folder, _ = find_in_zoo(model.split("/")[1])
     digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()[:16]
     assert [s.SegmentLabel for s in seg.SegmentSequence] == ["necrosis", "edema", "non-enhancing", "enhancing"]
     for segment in seg.SegmentSequence:
         algorithm = segment.SegmentationAlgorithmIdentificationSequence[0]
-        assert (algorithm.AlgorithmName, algorithm.AlgorithmVersion) == ("medhub/attention-unet-brats",
-                                                                          f"sha256:{digest}")
-        assert "model_id=medhub/attention-unet-brats" in algorithm.AlgorithmParameters
+        assert (algorithm.AlgorithmName, algorithm.AlgorithmVersion) == (model, f"sha256:{digest}")
+        assert f"model_id={model}" in algorithm.AlgorithmParameters
 
 
 def test_study_folder_with_ambiguous_or_missing_series_names_what_it_found(shared_data, tmp_path, capsys):
