@@ -7,6 +7,7 @@ revision and the source series."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 
 import numpy as np
 import pydicom
@@ -14,8 +15,10 @@ import pytest
 from brats_dicom import CASES, brats_crop, dicom3tools, errors, oriented
 from pydicom.uid import generate_uid
 
+from medhub.auto import MedModel
 from medhub.commands.predict import main
 from medhub.io import read_dicom_seg, read_nifti, write_dicom_series
+from medhub.predict.dicom_output import model_identity
 from medhub.zoo.local import find as find_in_zoo
 
 pytestmark = pytest.mark.shared_data
@@ -107,3 +110,13 @@ def test_dicom_seg_needs_dicom_series_and_a_3d_segmenter(shared_data, tmp_path, 
     assert list(tmp_path.iterdir()) == []  # refused before inference: nothing written
     rc = main(["medhub/unet-isbi2012", str(flair), "--out", str(tmp_path), "--format", "dicom-seg"])
     assert rc == 2 and "DICOM SEG output is for 3D segmenters" in capsys.readouterr().err
+
+
+def test_a_hub_snapshot_is_identified_by_its_commit(tmp_path):
+    """Weights from the Hub cache (snapshots/<commit>/) are named by that commit, not by a hash of the file."""
+    zoo, _ = find_in_zoo("attention-unet-brats")
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = tmp_path / "models--medhub--attention-unet-brats" / "snapshots" / commit
+    shutil.copytree(zoo, snapshot)
+    assert model_identity(MedModel.from_pretrained(snapshot)) == (commit, commit)
+    assert model_identity(MedModel.from_pretrained(zoo))[1].startswith("sha256:")
