@@ -205,6 +205,7 @@ class MedPreTrainedModel(PreTrainedModel):
         model.name_or_path = str(pretrained_model_name_or_path)
         model.config._name_or_path = str(pretrained_model_name_or_path)
         model.hub_source = resolved.source
+        model.weights_folder = resolved.path  # what the weights' revision is read from (e.g. a DICOM SEG's)
         model.image_processor = _load_processor(resolved.path)
         model.eval()
         return (model, info) if want_info else model

@@ -8,14 +8,17 @@ name in `out_dir` first and then `os.replace`d into place (a crash never leaves 
   add `<stem>_instances.png` (16-bit cell labels 1..n, 0 on the watershed lines) and
   `<stem>_instances_overlay.png` (each cell in its own colour), from `medhub.inference.membrane_watershed`;
 - 3D segmenters: `<stem>_seg.nii.gz`, a label volume (uint8, int16 beyond 255 labels) with the input's affine;
+  for DICOM series inputs `<stem>_seg.dcm`, a DICOM SEG of the same voxels on the first series (`output_format`:
+  "auto", "nifti", "dicom-seg"; see `dicom_output`);
 - classifiers: one row per input in `<out>/predictions.csv` (columns: input, then one per label; sigmoid for
   multi-label and one-output models, softmax for single-label) and `<stem>_heatmap.png`, the top class's CAM
   (models ending in global average pooling + a linear `classifier`/`fc`) or else its Grad-CAM over the image.
 An input whose outputs all exist is skipped (counted in the report) unless `overwrite=True`.
 
-The modules, one concern each: `cases` (which inputs make which cases), `inference` (one input through the
-processor and `model.infer`, back to the input's grid: shared with `medhub evaluate`, the pipelines and the
-Spaces), `writers` (atomic outputs, predictions.csv, the report), `pictures` (overlays), `run` (the loop).
+The modules, one concern each: `cases` (which inputs make which cases; `dicom_study`: DICOM studies' series
+matched to channels), `inference` (one input through the processor and `model.infer`, back to the input's grid:
+shared with `medhub evaluate`, the pipelines and the Spaces), `writers` (atomic outputs, predictions.csv, the
+report), `dicom_output` (NIfTI or DICOM SEG per 3D case), `pictures` (overlays), `run` (the loop).
 """
 
 from ..inference import cell_instances, instance_options, labels_from_probabilities

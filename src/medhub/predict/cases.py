@@ -4,8 +4,9 @@ A 2D model takes every PNG/JPEG/DICOM file of a folder; a single-channel 3D mode
 series folder; a model with several input channels (`config.channel_names`, e.g. ["flair", "t1c"]) one subject per
 folder - the file whose name contains each channel name, case-insensitive (Flair_subtrMeanDivStd.nii.gz is
 "flair") - plus, when the processor names a ROI mask (`mask_name`, e.g. "brainmask"), the file of that name if
-present; or the channel files joined by commas, in the order of `channel_names` (then the processor's mask
-fallback applies). The output folder is never searched.
+present; a folder of DICOM series one case per study, its series matched to the channels by SeriesDescription
+(`dicom_study`); or the channel files (or series folders) joined by commas, in the order of `channel_names`
+(then the processor's mask fallback applies). The output folder is never searched.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io.nifti import is_nifti_name
+from .dicom_study import match_studies
 from .inference import channel_names, input_processor
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
@@ -81,7 +83,8 @@ def collect_cases(model, inputs: Sequence[str | Path], out_dir: str | Path | Non
         elif path.is_file():
             cases.append(Case(item, [path]))
         elif dims == 3 and n_channels > 1:
-            cases.extend(_subject_cases(path, names, n_channels, skip, mask_name))
+            studies = [Case(name, paths, error=error) for name, paths, error in match_studies(path, names, skip)]
+            cases.extend(studies or _subject_cases(path, names, n_channels, skip, mask_name))
         elif dims == 3:
             cases.extend(_volume_cases(path, skip))
         else:

@@ -15,15 +15,14 @@ from ..auto import MedModel
 from ..errors import InputError
 from ..inference import instance_options
 from ..interpret import overlay_heatmap
-from ..io import save_nifti
 from .cases import Case, collect_cases
+from .dicom_output import check_case_format, check_output_format, label_volume_path, write_label_volume
 from .inference import classify_image, segment_image, segment_subject
 from .pictures import instance_overlay, label_overlay
 from .writers import (
     CSV_NAME,
     PredictionReport,
     PredictionTable,
-    atomic_write,
     output_paths,
     remove_stale_temporaries,
     save_png,
@@ -32,10 +31,12 @@ from .writers import (
 
 def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, batch_size: int | None = None,
                   device: str | torch.device | None = None, tta: bool = False, roi_size: int | None = None,
-                  overlap: float | None = None, overwrite: bool = False, progress: bool = True) -> PredictionReport:
+                  overlap: float | None = None, overwrite: bool = False, progress: bool = True,
+                  output_format: str = "auto") -> PredictionReport:
     """Predict every input (files, comma-joined channel files, folders) into `out_dir`.
 
     batch_size, roi_size, overlap: override the inference settings saved with the weights (None keeps them).
+    output_format: "auto", "nifti" or "dicom-seg" - a 3D segmenter's labels as NIfTI or DICOM SEG (`dicom_output`).
     A failing input is reported (printed and listed in the report) and the others still run."""
     if isinstance(model, (str, Path)):
         model = MedModel.from_pretrained(model)
@@ -43,6 +44,7 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
     if device is not None:
         model.to(device)
     task, dims = model.pipeline_tag, model.spatial_dims
+    check_output_format(model, output_format)
     instances = task == "image-segmentation" and dims == 2 and instance_options(model) is not None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -54,6 +56,8 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
     cases = collect_cases(model, inputs, out_dir)
     for case in tqdm(cases, desc="medhub predict", unit="input", disable=not progress):
         outputs = output_paths(task, dims, out_dir, case.stem, instances)
+        if dims == 3:
+            outputs = [label_volume_path(case, out_dir, output_format)]
         done = all(p.is_file() for p in outputs) and (table is None or case.name in table.rows)
         if done and not overwrite and case.error is None:
             report.skipped.append(case.name)
@@ -73,8 +77,9 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
 def _predict_case(model, case: Case, outputs: list[Path], table: PredictionTable | None,
                   options: dict[str, Any]) -> None:
     if model.spatial_dims == 3:
+        check_case_format(case, outputs[0])
         labels, affine = segment_subject(model, case.paths, case.mask, where=case.name, **options)
-        atomic_write(outputs[0], lambda tmp: save_nifti(labels, affine, tmp))
+        write_label_volume(model, case, labels, affine, outputs[0])
         return
     if len(case.paths) != 1:
         raise InputError(f"{case.name}: {len(case.paths)} files joined by commas; a 2D model takes one image per input")
