@@ -10,7 +10,7 @@ from PIL import Image
 from scipy import ndimage
 
 import medhub
-from medhub.errors import InputError
+from medhub.errors import ConfigError, InputError
 from medhub.inference import membrane_watershed
 from medhub.metrics import foreground_restricted_rand_scores, segmentation_rand_scores
 from medhub.models.unet import UNetConfig
@@ -143,7 +143,7 @@ def test_instances_entries_are_checked():
     from medhub.inference import watershed_options
 
     assert watershed_options({"method": "membrane_watershed", "seed_threshold": 0.9}) == {"seed_threshold": 0.9}
-    with pytest.raises(InputError, match="expected 'membrane_watershed'"):
+    with pytest.raises(ConfigError, match="expected 'membrane_watershed'"):
         watershed_options({"method": "connected_components"})
-    with pytest.raises(InputError, match="seed_treshold"):
+    with pytest.raises(ConfigError, match="seed_treshold"):
         watershed_options({"seed_treshold": 0.9})

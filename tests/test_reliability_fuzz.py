@@ -7,9 +7,16 @@ naming the file; no interpreter crash, no hang, no silent garbage (see tools.rel
 
 from __future__ import annotations
 
+import shutil
+
+import numpy as np
 import pytest
 
+import medhub
+from medhub import config_size
+from medhub.errors import MedhubError
 from tools.reliability import TARGETS, run_campaign
+from tools.reliability.config_values import CONFIG_VALUE_KINDS, mutate_config_values
 from tools.reliability.fuzz import FAILURES
 
 CASES = 40
@@ -37,3 +44,27 @@ def test_runner_records_crashes_hangs_and_memory_blowups(shared_data, tmp_path):
     outcomes = {f["target"]: f["outcome"] for f in result.failures}
     assert outcomes == {"selftest-crash": "crash", "selftest-hang": "hang", "selftest-memory": "foreign-error"}
     assert set(outcomes.values()) <= set(FAILURES)
+
+
+def test_config_value_family_is_refused_naming_config_json(tmp_path, monkeypatch):
+    """The config-value mutations (weights_info types, ranges and 1e999, huge sizes, id2label gaps), in process and
+    without the shared data: each case is refused naming config.json, or loads and passes the target's check."""
+    monkeypatch.setattr(config_size, "MAX_PARAMETERS", 16 << 20)  # as in the fuzz worker: nothing big is allocated
+    seed = tmp_path / "seed"
+    medhub.MedModel.from_config(medhub.UNetConfig(base_width=2, depth=1, padding="same")).save_pretrained(seed)
+    target, kinds, refused = TARGETS["config"], set(), 0
+    for index in range(60):
+        folder = tmp_path / f"case{index}"
+        shutil.copytree(seed, folder)
+        data, desc = mutate_config_values((folder / "config.json").read_bytes(), np.random.default_rng(index))
+        (folder / "config.json").write_bytes(data)
+        kinds.add(desc.split("=")[0].split(" ")[0].split(".")[0])
+        try:
+            result = target.run(folder)
+        except MedhubError as err:
+            assert "config.json" in str(err), (desc, str(err))
+            refused += 1
+            continue
+        assert target.check(folder, result) is None, desc
+    assert {"weights_info", "base_width", "id2label"} <= kinds and len(CONFIG_VALUE_KINDS) == 6
+    assert refused > 40

@@ -15,6 +15,7 @@ from .configuration_utils import MedPreTrainedConfig
 from .errors import ConfigError
 from .hub import CONFIG_NAME, PROCESSOR_NAME, ResolvedModel, resolve_model
 from .registry import CONFIG_REGISTRY, MODEL_REGISTRY, PROCESSOR_REGISTRY, register_model, register_processor
+from .weights_info import non_finite_path
 
 
 def _refuse_constant(name: str):
@@ -22,10 +23,16 @@ def _refuse_constant(name: str):
 
 
 def _read_json(file: Path, what: str):
+    """The JSON in `file`; NaN/Infinity literals and numbers that overflow to infinity (1e999) are refused,
+    naming the field (`window_width`, `weights_info.metrics[0].value`)."""
     try:
-        return json.loads(file.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+        data = json.loads(file.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
         raise ConfigError(f"{file}: not a readable JSON {what} ({type(err).__name__}: {err})") from None
+    bad = non_finite_path(data)
+    if bad is not None:
+        raise ConfigError(f"{file}: {bad}: expected a finite number (NaN and infinity, e.g. 1e999, are refused)")
+    return data
 
 
 def load_config(folder: str | os.PathLike, expected: type | None = None) -> MedPreTrainedConfig:

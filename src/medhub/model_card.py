@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .weights_info import read_weights_info
+
 TEMPLATE = Path(__file__).parent / "templates" / "modelcard_template.md"
 
 UNTRAINED_NOTE = (
@@ -23,7 +25,7 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     config = model.config
-    info: dict[str, Any] = dict(config.weights_info or {})
+    info: dict[str, Any] = dict(read_weights_info(config))
     family = config.model_type.replace("medhub-", "")
     repo_id = repo_id or info.get("repo_id") or config._name_or_path or f"medhub/{family}"
     metrics = info.get("metrics") or []

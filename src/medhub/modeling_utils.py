@@ -40,6 +40,7 @@ from .logging_utils import get_logger
 from .model_card import generate_model_card
 from .registry import MODEL_REGISTRY
 from .weights_files import check_weight_dtypes
+from .weights_info import read_weights_info
 
 logger = get_logger("modeling")
 
@@ -100,7 +101,7 @@ class MedPreTrainedModel(PreTrainedModel):
     def inferer(self, **overrides: Any) -> Inferer:
         """This model's inferer with its settings: defaults, then `weights_info["inference"]` (saved with the
         weights), then `overrides` (InferenceSettings fields; None leaves a setting as it is)."""
-        saved = (getattr(self.config, "weights_info", None) or {}).get("inference")
+        saved = read_weights_info(self.config).get("inference")
         settings = InferenceSettings.from_dict(saved).merged(**overrides)
         return self.inferer_class()(settings)
 
@@ -217,13 +218,18 @@ class MedPreTrainedModel(PreTrainedModel):
         return self.processor_class.default_for(self.config) if self.processor_class is not None else None
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, card: str | None = None, **kwargs) -> None:
-        """Write config.json + model.safetensors + preprocessor_config.json + README.md (model card)."""
+        """Write config.json + model.safetensors + preprocessor_config.json + README.md (model card).
+
+        The config (weights_info, id2label: they may have been changed after loading) is checked and the card
+        generated before anything is written, so bad metadata leaves no folder without its README.md."""
+        read_weights_info(self.config)
+        self.config._check_id2label()
+        text = card if card is not None else generate_model_card(self)
         super().save_pretrained(save_directory, *args, **kwargs)
         save_directory = Path(save_directory)
         processor = self.image_processor or self.default_image_processor()
         if processor is not None:
             processor.save_pretrained(save_directory)
-        text = card if card is not None else generate_model_card(self)
         (save_directory / CARD_NAME).write_text(text, encoding="utf-8")
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | bool | None = None,

@@ -4,6 +4,8 @@ real files.
 - `tools.reliability.fuzz`: the seed files (derived from ../shared/data), the mutators and, per target
   (a reader or loader), what a *correct* outcome is: a result that passes the target's invariants, or a
   `MedhubError` whose message names the file.
+- `tools.reliability.config_values`: the config.json value family (weights_info types, ranges and 1e999, sizes
+  that together are huge, id2label gaps) of the `config` target.
 - `tools.reliability.runner`: runs cases in a worker subprocess with a per-case timeout, so interpreter
   crashes (segfaults, aborts, OOM kills) and hangs are recorded with the case that caused them.
 

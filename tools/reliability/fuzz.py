@@ -595,6 +595,14 @@ def mutate_json(raw: bytes, rng) -> tuple[bytes, str]:
     return json.dumps(obj).encode(), f"{key}={str(value)[:40]}"
 
 
+def mutate_config(raw: bytes, rng) -> tuple[bytes, str]:
+    """config.json: the generic JSON mutations, or (half the time) the config-value family
+    (`tools.reliability.config_values`: weights_info types/values/1e999, huge sizes, id2label gaps)."""
+    from .config_values import mutate_config_values
+
+    return mutate_config_values(raw, rng) if rng.random() < 0.5 else mutate_json(raw, rng)
+
+
 # -- targets ---------------------------------------------------------------------------------------------------
 
 
@@ -855,6 +863,25 @@ def _run_model(path):
     return MedModel.from_pretrained(path)
 
 
+def _run_model_and_metadata(path):
+    """Load, then read the metadata the way `medhub predict`, the inferers and the model card do."""
+    from medhub.inference import instance_options
+    from medhub.model_card import generate_model_card
+
+    model = _run_model(path)
+    instance_options(model)
+    model.inferer()
+    generate_model_card(model)
+    return model
+
+
+def _non_finite(value) -> bool:
+    if isinstance(value, float):
+        return not np.isfinite(value)
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return any(_non_finite(v) for v in items)
+
+
 def _saved_weights(path: Path) -> dict:
     """Every tensor of the weight files in `path` (the index's shards, else model.safetensors), read by the
     checker itself with safetensors (torch: float8 included)."""
@@ -884,8 +911,14 @@ def _check_model(path, result):
             return f"{key}: loaded weights differ from the file's"
     config = json.loads((path / "config.json").read_text())
     for key, value in config.items():
-        if isinstance(value, float) and not np.isfinite(value):
-            return f"config {key}={value} accepted"
+        if _non_finite(value):
+            return f"config {key}={str(value)[:60]} (non-finite) accepted"
+    info = config.get("weights_info")
+    if info is not None and not isinstance(info, dict):
+        return f"weights_info={str(info)[:40]} accepted"
+    labels = sorted(result.config.id2label)
+    if labels != list(range(result.config.num_labels)):
+        return f"id2label keys {labels} accepted for {result.config.num_labels} labels"
     return None
 
 
@@ -1031,8 +1064,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("medmnist", "read_medmnist (.npz)", _mutate_medmnist, _run_medmnist, _check_medmnist),
     Target("safetensors", "MedModel.from_pretrained (model.safetensors mutated)",
            _mutate_model_file("model.safetensors", mutate_safetensors), _run_model, _check_model),
-    Target("config", "MedModel.from_pretrained (config.json mutated)",
-           _mutate_model_file("config.json", mutate_json), _run_model, _check_model),
+    Target("config", "MedModel.from_pretrained + metadata readers (config.json, weights_info mutated)",
+           _mutate_model_file("config.json", mutate_config), _run_model_and_metadata, _check_model),
     Target("preprocessor", "load_image_processor + processing (preprocessor_config.json mutated)",
            _mutate_processor, _run_processor, _check_processor),
     Target("weights-index", "MedModel.from_pretrained (sharded: index.json or a shard mutated)",

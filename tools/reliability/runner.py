@@ -5,8 +5,9 @@ root), and waits at most `timeout` seconds for each answer. No answer in time: t
 killed and a new one started. The worker dies (segfault, abort, killed for memory): the case is a `crash`. The
 worker's address space is capped (`memory_mb`), so a reader that believes a huge declared size fails with
 MemoryError (a `foreign-error`) instead of taking the machine down. The worker runs with smaller size limits
-(`WORKER_LIMITS`: 64 MiB of decoded data, 64 MiB of checkpoint) so that a decompression bomb is refused after
-inflating 64 MiB rather than 1 GiB; the default limits themselves are tested in tests/test_resource_limits.py.
+(`WORKER_LIMITS`: 64 MiB of decoded data, 64 MiB of checkpoint, 16 M parameters) so that a decompression bomb is
+refused after inflating 64 MiB rather than 1 GiB, and a config's model never outgrows the capped address space;
+the default limits themselves are tested in tests/test_resource_limits.py (parameters: test_config_validation.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 from .fuzz import FAILURES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout: the worker imports `tools.reliability` from it
-WORKER_LIMITS = {"MEDHUB_MAX_DECODED_BYTES": str(64 << 20), "MEDHUB_MAX_CHECKPOINT_BYTES": str(64 << 20)}
+WORKER_LIMITS = {"MEDHUB_MAX_DECODED_BYTES": str(64 << 20), "MEDHUB_MAX_CHECKPOINT_BYTES": str(64 << 20),
+                 "MEDHUB_MAX_PARAMETERS": str(16 << 20)}  # 64 MiB of float32: configs asking more are refused
 
 
 @dataclass

@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..evaluation import evaluate_model, format_table
 from ..evaluation.task_metrics import CLASSIFICATION, task_of
 from ..training.recipe import load_recipe
+from ..weights_info import read_weights_info
 
 
 def _threshold(text: str):
@@ -73,7 +74,7 @@ def data_section(model, data: str, recipe_path: str | None = None) -> dict:
     """The `data:` section evaluation reads: the recipe's, else what the weights recorded, for dataset `data`."""
     if recipe_path:
         return {**for_evaluation(load_recipe(recipe_path).data), "name": data}
-    info = model.config.weights_info or {}
+    info = read_weights_info(model.config)
     section = {"name": data, "options": dict(info.get("data_options") or {})}
     for key in ("label_values", "patches"):
         if info.get(key):

@@ -27,6 +27,7 @@ from ..data.recipe_data import load_rows, map_label_values, subject_rows, subjec
 from ..errors import ConfigError, InputError
 from ..logging_utils import get_logger
 from ..predict.inference import input_processor, predict_subject, segment_image
+from ..weights_info import read_weights_info
 from .task_metrics import (
     BRATS_REGIONS,
     CLASSIFICATION,
@@ -110,7 +111,7 @@ def choose_threshold_on(model, data: dict[str, Any], batch_size: int = 8, criter
 
 
 def _threshold(model, data, split, threshold, batch_size) -> tuple[Any, str | None]:
-    info = model.config.weights_info or {}
+    info = read_weights_info(model.config)
     if threshold is None:
         if "threshold" in info:
             return info["threshold"], "validation (saved with the weights)"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 
 __all__ = ["membrane_watershed", "watershed_options"]
 
@@ -69,15 +69,30 @@ def membrane_watershed(cell_probability, seed_threshold: float = 0.7, min_seed_s
     return watershed(-prob, seeds, connectivity=1, watershed_line=True).astype(np.int32)
 
 
-def watershed_options(instances: dict) -> dict:
+# Ranges of the arguments a weights_info["instances"] entry may name: wide for real EM data, and small enough that
+# a hostile or mistyped value (smoothing=1e6 ran for minutes on a 64x64 image) is refused before any work.
+WATERSHED_RANGES = {"seed_threshold": (0.0, 1.0), "min_seed_size": (1, 100_000), "smoothing": (0.0, 16.0)}
+
+
+def watershed_options(instances: dict, where: str = "weights_info.instances") -> dict:
     """The `membrane_watershed` keyword arguments of a `weights_info["instances"]` entry
-    (`{"method": "membrane_watershed", **arguments}`), checked."""
+    (`{"method": "membrane_watershed", **arguments}`), checked against WATERSHED_RANGES (ConfigError)."""
+    if not isinstance(instances, dict):
+        raise ConfigError(f"{where}: expected an object {{method: 'membrane_watershed', ...}}, "
+                          f"got {type(instances).__name__} {str(instances)[:60]!r}")
     options = dict(instances)
     method = options.pop("method", "membrane_watershed")
     if method != "membrane_watershed":
-        raise InputError(f"weights_info.instances.method: expected 'membrane_watershed', got {method!r}")
-    unknown = set(options) - {"seed_threshold", "min_seed_size", "smoothing"}
+        raise ConfigError(f"{where}.method: expected 'membrane_watershed', got {method!r}")
+    unknown = set(options) - set(WATERSHED_RANGES)
     if unknown:
-        raise InputError(f"weights_info.instances: unknown membrane_watershed argument(s) {sorted(unknown)}; "
-                         "expected seed_threshold, min_seed_size, smoothing")
+        raise ConfigError(f"{where}: unknown membrane_watershed argument(s) {sorted(unknown)}; "
+                          "expected seed_threshold, min_seed_size, smoothing")
+    for name, value in options.items():
+        lo, hi = WATERSHED_RANGES[name]
+        is_number = isinstance(value, int if isinstance(lo, int) else (int, float)) and not isinstance(value, bool)
+        if not is_number or not lo <= value <= hi or (name == "seed_threshold" and value in (lo, hi)):
+            kind = "an integer" if isinstance(lo, int) else "a number"
+            bounds = f"({lo}, {hi})" if name == "seed_threshold" else f"[{lo}, {hi}]"
+            raise ConfigError(f"{where}.{name}={value!r}: expected {kind} in {bounds}")
     return options

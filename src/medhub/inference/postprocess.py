@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..weights_info import read_weights_info
 from .membrane_watershed import membrane_watershed, watershed_options
 
 
@@ -20,7 +21,7 @@ def labels_from_probabilities(probs: torch.Tensor) -> np.ndarray:
 
 def instance_options(model) -> dict | None:
     """The `membrane_watershed` keyword arguments saved with the weights (`weights_info["instances"]`), or None."""
-    instances = (getattr(model.config, "weights_info", None) or {}).get("instances")
+    instances = read_weights_info(model.config).get("instances")
     return watershed_options(instances) if instances else None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..weights_info import check_weights_info
 from .catalog import CHECKPOINTS, SIZE_BUDGET_MB, Checkpoint
 from .local import find, total_mb, weights_mb, zoo_dir
 
@@ -15,6 +16,7 @@ def headline_value(checkpoint: Checkpoint, folder: Path | None = None) -> float 
     if folder is None:
         return None
     info = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("weights_info") or {}
+    check_weights_info(info, f"{folder / 'config.json'}: weights_info")
     for metric in info.get("metrics") or []:
         if isinstance(metric, dict) and metric.get("name") == checkpoint.headline_metric:
             return float(metric["value"])
