@@ -5,13 +5,14 @@ series folder; a model with several input channels (`config.channel_names`, e.g.
 folder - the file whose name contains each channel name, case-insensitive (Flair_subtrMeanDivStd.nii.gz is
 "flair") - plus, when the processor names a ROI mask (`mask_name`, e.g. "brainmask"), the file of that name if
 present; or the channel files joined by commas, in the order of `channel_names` (then the processor's mask
-fallback applies). The output folder is never searched.
+fallback applies). The output folder is never searched, nor (when it is the input folder itself) the outputs
+that its manifest lists; a folder without any input is an error naming it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,20 +53,25 @@ def _match_channels(folder: Path, names: Sequence[str], others: Sequence[str] = 
     return chosen if len(set(chosen)) == len(chosen) else None
 
 
-
-
-def _walk(root: Path, skip: Path | None) -> list[tuple[Path, list[Path], list[Path]]]:
+def _walk(root: Path, skip: Path | None, exclude: frozenset[Path] = frozenset()
+          ) -> list[tuple[Path, list[Path], list[Path]]]:
+    """os.walk without hidden entries, the output folder `skip` (when inside `root`) and the files `exclude`
+    (outputs of earlier runs, for an output folder that is the input folder itself)."""
     result = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs
                          if not d.startswith(".") and (skip is None or Path(folder, d).resolve() != skip))
+        kept = [Path(folder, f) for f in sorted(files) if not f.startswith(".")]
         result.append((Path(folder), [Path(folder, d) for d in dirs],
-                       [Path(folder, f) for f in sorted(files) if not f.startswith(".")]))
+                       [f for f in kept if not exclude or f.resolve() not in exclude]))
     return result
 
 
-def collect_cases(model, inputs: Sequence[str | Path], out_dir: str | Path | None = None) -> list[Case]:
-    """Expand files, comma-joined channel files and folders into cases (see the module docstring)."""
+def collect_cases(model, inputs: Sequence[str | Path], out_dir: str | Path | None = None,
+                  exclude: Iterable[Path] = ()) -> list[Case]:
+    """Expand files, comma-joined channel files and folders into cases (see the module docstring); `exclude`:
+    files never taken from a folder (the outputs an earlier run recorded)."""
+    exclude = frozenset(Path(p).resolve() for p in exclude)
     dims, names, n_channels = model.spatial_dims, channel_names(model), model.config.in_channels
     mask_name = getattr(input_processor(model), "mask_name", None)
     skip = Path(out_dir).resolve() if out_dir is not None else None
@@ -83,10 +89,12 @@ def collect_cases(model, inputs: Sequence[str | Path], out_dir: str | Path | Non
         elif dims == 3 and n_channels > 1:
             cases.extend(_subject_cases(path, names, n_channels, skip, mask_name))
         elif dims == 3:
-            cases.extend(_volume_cases(path, skip))
+            cases.extend(_volume_cases(path, skip, exclude))
         else:
-            cases.extend(Case(str(f), [f]) for _, _, files in _walk(path, skip) for f in files
-                         if f.suffix.lower() in IMAGE_SUFFIXES)
+            found = [Case(str(f), [f]) for _, _, files in _walk(path, skip, exclude) for f in files
+                     if f.suffix.lower() in IMAGE_SUFFIXES]
+            cases.extend(found or [Case(item, [path], error=f"{path}: no PNG/JPEG/DICOM image in this folder "
+                                        f"(searched recursively{', leaving out the output folder' if skip else ''})")])
     _assign_stems(cases)
     return cases
 
@@ -111,9 +119,9 @@ def _mask_file(folder: Path, mask_name: str | None, names: Sequence[str]) -> Pat
     return found[0] if found else None
 
 
-def _volume_cases(root: Path, skip: Path | None) -> list[Case]:
+def _volume_cases(root: Path, skip: Path | None, exclude: frozenset[Path]) -> list[Case]:
     cases = []
-    for folder, dirs, files in _walk(root, skip):
+    for folder, dirs, files in _walk(root, skip, exclude):
         cases.extend(Case(str(f), [f]) for f in files if is_nifti_name(f))
         if not dirs and any(f.suffix.lower() in (".dcm", ".dicom") for f in files):
             cases.append(Case(str(folder), [folder]))  # a DICOM series
@@ -139,9 +147,6 @@ def _assign_stems(cases: list[Case]) -> None:
         seen[case.stem] = seen.get(case.stem, 0) + 1
         if seen[case.stem] > 1:
             case.stem = f"{case.stem}-{seen[case.stem]}"
-
-
-# -- outputs ----------------------------------------------------------------------------------------------
 
 
 __all__ = ["Case", "IMAGE_SUFFIXES", "collect_cases"]
