@@ -5,8 +5,9 @@ series folder; a model with several input channels (`config.channel_names`, e.g.
 folder - the file whose name contains each channel name, case-insensitive (Flair_subtrMeanDivStd.nii.gz is
 "flair") - plus, when the processor names a ROI mask (`mask_name`, e.g. "brainmask"), the file of that name if
 present; or the channel files joined by commas, in the order of `channel_names` (then the processor's mask
-fallback applies). The output folder is never searched, nor (when it is the input folder itself) the outputs
-that its manifest lists; a folder without any input is an error naming it.
+fallback applies). The output folder is never searched, nor any sub-folder holding a medhub manifest (another
+run's output folder), nor (when the output folder is the input folder itself) the outputs its manifest lists;
+a folder without any input is an error naming it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from ..io.nifti import is_nifti_name
 from .inference import channel_names, input_processor
+from .manifest import MANIFEST_NAME
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 
@@ -55,12 +57,13 @@ def _match_channels(folder: Path, names: Sequence[str], others: Sequence[str] = 
 
 def _walk(root: Path, skip: Path | None, exclude: frozenset[Path] = frozenset()
           ) -> list[tuple[Path, list[Path], list[Path]]]:
-    """os.walk without hidden entries, the output folder `skip` (when inside `root`) and the files `exclude`
-    (outputs of earlier runs, for an output folder that is the input folder itself)."""
+    """os.walk without hidden entries, the output folder `skip` (when inside `root`), the output folders of other
+    runs (they hold a medhub manifest) and the files `exclude` (outputs of earlier runs, for an output folder that
+    is the input folder itself)."""
     result = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs
-                         if not d.startswith(".") and (skip is None or Path(folder, d).resolve() != skip))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(folder, d) / MANIFEST_NAME).is_file()
+                         and (skip is None or Path(folder, d).resolve() != skip))
         kept = [Path(folder, f) for f in sorted(files) if not f.startswith(".")]
         result.append((Path(folder), [Path(folder, d) for d in dirs],
                        [f for f in kept if not exclude or f.resolve() not in exclude]))
