@@ -5,6 +5,9 @@ The model runs as `medhub predict` runs it: the processor saved with the weights
 (`medhub.evaluation`). The loader options, label values and 3D subject split are those recorded with the
 weights (`weights_info` "data_options", "label_values", "patches", written by `medhub train`) unless
 `--recipe` names a recipe whose `data:` section is used instead.
+DATA is a named dataset, a folder (class-per-folder images, whose folder names must be the model's labels;
+images/ + masks/ pairs; subject folders; its one split is "train") or a MedMNIST `.npz` file (splits train,
+validation, test: the arrays it holds).
 A classification threshold is either a number or `validation`: chosen on the validation split, then applied
 to the split evaluated, so a test score never sees its own labels twice.
 """
@@ -35,8 +38,12 @@ def _threshold(text: str):
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("evaluate", help="evaluate a model on a labelled dataset split (table + JSON)")
     parser.add_argument("model", help="model folder or Hub id")
-    parser.add_argument("data", help="a medhub.data dataset name (isbi2012, pneumoniamnist, ...) or a folder")
-    parser.add_argument("--split", default="validation", help="split to evaluate (default: validation)")
+    parser.add_argument("data", help="a medhub.data dataset name (isbi2012, pneumoniamnist, ...), a folder of "
+                                     "labelled images (class-per-folder, images/ + masks/ pairs, subject folders) or "
+                                     "a MedMNIST .npz file")
+    parser.add_argument("--split", default=None,
+                        help="split to evaluate (default: 'train' for a folder, which is its only split; "
+                             "'validation' otherwise)")
     parser.add_argument("--out", default=None, help="write the metrics as JSON here (card metrics format)")
     parser.add_argument("--recipe", default=None, help="take data options, crop and collator from this recipe")
     parser.add_argument("--threshold", type=_threshold, default=None,
@@ -59,10 +66,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate_command(model_id: str, data: str, split: str = "validation", recipe_path: str | None = None,
+def evaluate_command(model_id: str, data: str, split: str | None = None, recipe_path: str | None = None,
                      threshold=None, limit: int | None = None, batch_size: int = 8):
     """What `medhub evaluate` does, as a function: returns a `medhub.evaluation.EvaluationResult`."""
     model = MedModel.from_pretrained(model_id)
+    split = split or ("train" if Path(data).expanduser().is_dir() else "validation")
     if threshold == "validation" and task_of(model) != CLASSIFICATION:
         raise ConfigError("--threshold validation: only classification models have a decision threshold")
     return evaluate_model(model, data_section(model, data, recipe_path), split, threshold=threshold, limit=limit,
