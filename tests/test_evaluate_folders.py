@@ -68,3 +68,30 @@ def test_class_folders_that_are_not_the_models_labels_are_refused(pneumonia, mod
     with pytest.raises(InputError, match="no MedMNIST split"):
         np.savez(tmp_path / "other.npz", x=np.zeros(3))
         evaluate_command(model_dir, str(tmp_path / "other.npz"))
+
+
+def test_a_folder_of_subjects_is_evaluated_subject_by_subject(shared_data, tmp_path):
+    """Subject folders (channels and the label map found by name) give the Dice of `medhub predict`'s labels."""
+    import nibabel as nib
+
+    from medhub.evaluation.task_metrics import label_names, region_dice
+    from medhub.models.attention_unet import AttentionUNetConfig
+
+    crop = (slice(100, 132), slice(100, 132), slice(60, 84))
+    source = shared_data / "brats2015-examples/brats_2013_pat0003_1"
+    subject = tmp_path / "subjects/pat0003"
+    subject.mkdir(parents=True)
+    for name, target in (("Flair_subtrMeanDivStd", "Flair"), ("T1c_subtrMeanDivStd", "T1c"),
+                         ("OTMultiClass", "label")):
+        nib.save(nib.load(source / f"{name}.nii.gz").slicer[crop], subject / f"{target}.nii.gz")
+    torch.manual_seed(0)
+    config = AttentionUNetConfig(spatial_dims=3, base_width=2, depth=2, num_labels=5, in_channels=2,
+                                 channel_names=["flair", "t1c"], deep_supervision=False)
+    model = medhub.MedModel.from_config(config).eval()
+    model.save_pretrained(tmp_path / "att")
+    result = evaluate_command(str(tmp_path / "att"), str(tmp_path / "subjects"))
+    assert result.num_examples == 1 and result.extra["subjects"] == ["pat0003"]
+    labels, _ = medhub.predict.segment_subject(model, [subject / "Flair.nii.gz", subject / "T1c.nii.gz"])
+    truth = np.rint(nib.load(subject / "label.nii.gz").get_fdata()).astype(np.int64)
+    expected = region_dice(labels.astype(np.int64), truth, 5, label_names(model.config))
+    assert {k: result.metrics[k] for k in expected} == pytest.approx(expected, abs=1e-9)

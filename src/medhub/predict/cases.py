@@ -41,7 +41,7 @@ def _stem(path: Path) -> str:
     return name[:-7] if name.lower().endswith(".nii.gz") else (path.stem if path.is_file() else name)
 
 
-def _match_channels(folder: Path, names: Sequence[str], others: Sequence[str] = ()) -> list[Path] | None:
+def match_channel_files(folder: Path, names: Sequence[str], others: Sequence[str] = ()) -> list[Path] | None:
     """Files of `folder` whose names contain each channel name (a longer name, also among `others`, that also
     matches wins)."""
     files = [f for f in sorted(folder.iterdir()) if not f.name.startswith(".") and (f.is_file() or f.is_dir())]
@@ -109,7 +109,8 @@ def _subject_cases(root: Path, names: list[str], n_channels: int, skip: Path | N
                      "(config.channel_names), so a folder cannot be matched; join the channel files with commas")]
     others = [mask_name] if mask_name else []
     found = [Case(str(folder), matched, mask=_mask_file(folder, mask_name, names))
-             for folder, _, _ in _walk(root, skip) if (matched := _match_channels(folder, names, others)) is not None]
+             for folder, _, _ in _walk(root, skip)
+             if (matched := match_channel_files(folder, names, others)) is not None]
     if not found:
         return [Case(str(root), [root], error=f"{root}: no subject folder with one file per channel {names} (a file "
                      "whose name contains the channel name, case-insensitive)")]
@@ -118,7 +119,7 @@ def _subject_cases(root: Path, names: list[str], n_channels: int, skip: Path | N
 
 def _mask_file(folder: Path, mask_name: str | None, names: Sequence[str]) -> Path | None:
     """The subject folder's ROI mask file (its name contains `mask_name`), when there is exactly one."""
-    found = _match_channels(folder, [mask_name], names) if mask_name else None
+    found = match_channel_files(folder, [mask_name], names) if mask_name else None
     return found[0] if found else None
 
 
@@ -152,4 +153,4 @@ def _assign_stems(cases: list[Case]) -> None:
             case.stem = f"{case.stem}-{seen[case.stem]}"
 
 
-__all__ = ["Case", "IMAGE_SUFFIXES", "collect_cases"]
+__all__ = ["Case", "IMAGE_SUFFIXES", "collect_cases", "match_channel_files"]
