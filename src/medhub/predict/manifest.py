@@ -1,12 +1,12 @@
 """What produced each output of a `medhub predict` folder, and the lock that lets one run at a time write it.
 
-`medhub-manifest.jsonl` in the output folder holds one JSON line per predicted case, appended (flushed and
-fsync'd) once the case's outputs are in place: the output `stem`, the `inputs` (absolute path, size, mtime in
-ns), the `model` (id or folder as given), its `weights` (a SHA-256 of the parameters and buffers in memory, so
-a retrained folder or another Hub revision never matches) and the `settings` that change the numbers (tta,
-roi_size, overlap). The last line of a stem wins. A case is skipped only when its stem's entry matches all of
-these exactly and its outputs exist; `dA/x.png` then `dB/x.png` into one folder recomputes `x` (the input path
-differs) instead of keeping dA's masks under dB's name.
+`medhub-manifest.jsonl` in the output folder holds one JSON line per predicted case, appended (flushed, and
+synced to disk after each batch) once the case's outputs are in place: the output `stem`, the `inputs`
+(absolute path, size, mtime in ns), the `model` (id or folder as given), its `weights` (a SHA-256 of the
+parameters and buffers in memory, so a retrained folder or another Hub revision never matches) and the
+`settings` that change the numbers (tta, roi_size, overlap). The last line of a stem wins. A case is skipped
+only when its stem's entry matches all of these exactly and its outputs exist; `dA/x.png` then `dB/x.png` into
+one folder recomputes `x` (the input path differs) instead of keeping dA's masks under dB's name.
 
 `folder_lock(out_dir)` holds `.medhub-predict.lock` (the `filelock` package: an OS file lock, released when the
 process dies) for a whole run, so two concurrent `medhub predict` into one folder run one after the other and
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,8 +86,6 @@ class OutputManifest:
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(("\n" if self._torn else "") + json.dumps(entry, sort_keys=True) + "\n")
             self._torn = False
-            fh.flush()
-            os.fsync(fh.fileno())
 
 
 @contextmanager

@@ -32,6 +32,7 @@ from .writers import (
     output_paths,
     remove_stale_temporaries,
     save_png,
+    sync_to_disk,
 )
 
 # Heatmaps are written by default for runs of fewer inputs than this (looking at each one is then plausible);
@@ -76,6 +77,9 @@ class _Run:
         outputs = self.outputs(case)
         self.manifest.record(case.stem, produced_by, outputs)
         self.report.predicted[case.name] = outputs
+
+    def sync(self) -> None:
+        sync_to_disk(self.manifest.path, *([self.table.path] if self.table is not None else []))
 
     def failed(self, case: Case, err: Exception) -> None:
         message = str(err) if isinstance(err, InputError) else f"{case.name}: {type(err).__name__}: {err}"
@@ -175,6 +179,7 @@ def _classify_cases(run: _Run, cases: list[Case], batch_size: int, bar) -> None:
                     _classify_batch(run, [one])
                 except Exception as err:  # noqa: BLE001 - one bad input must not stop a folder
                     run.failed(one[0], err)
+        run.sync()
         bar.update(len(batch))
 
 
@@ -196,6 +201,7 @@ def _segment_case(run: _Run, case: Case) -> None:
         produced_by = run.produced_by(case)
         _write_segmentation(run.model, case, run.outputs(case), run.options)
         run.finished(case, produced_by)
+        run.sync()
     except Exception as err:  # noqa: BLE001 - one bad input must not stop a folder; reported below
         run.failed(case, err)
 

@@ -53,6 +53,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def sync_to_disk(*paths: Path) -> None:
+    """fsync each existing file (the rows appended to it so far reach the disk, not only the OS cache)."""
+    for path in paths:
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
 def save_png(array: np.ndarray, path: Path) -> Path:
     return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 
@@ -70,7 +78,6 @@ class PredictionTable:
         self.path, self.labels, self.header = path, list(labels), ["input", "predicted", *labels]
         self.threshold, self.activation = threshold, activation
         self.rows: dict[str, list[str]] = {}
-        self._appended = 0
         if path.is_file() and not overwrite:
             with open(path, newline="", encoding="utf-8") as fh:
                 reader = csv.reader(fh)
@@ -84,11 +91,8 @@ class PredictionTable:
 
     def add(self, name: str, probs: np.ndarray) -> None:
         self.rows[name] = row = [name, self.decide(probs), *(f"{p:.6f}" for p in probs)]
-        with open(self.path, "a", newline="", encoding="utf-8") as fh:
+        with open(self.path, "a", newline="", encoding="utf-8") as fh:  # closed: in the OS, whatever the process does
             csv.writer(fh, lineterminator="\n").writerow(row)
-            fh.flush()
-            os.fsync(fh.fileno())
-        self._appended += 1
 
     def decide(self, probs: np.ndarray) -> str:
         """The predicted label(s): at the stored threshold for one-output, binary and multi-label models (multi-
@@ -144,4 +148,4 @@ def output_paths(task: str, dims: int, out_dir: Path, stem: str, instances: bool
 
 
 __all__ = ["CSV_NAME", "PredictionReport", "PredictionTable", "TMP_PREFIX", "atomic_write", "output_paths",
-           "remove_stale_temporaries", "save_png"]
+           "remove_stale_temporaries", "save_png", "sync_to_disk"]
