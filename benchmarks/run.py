@@ -28,6 +28,7 @@ ROWS = {
     "6": ("rows_training", "training steps and data loaders"),
     "7": ("rows_loading", "loading and cold start"),
     "8": ("rows_onnx", "ONNX export and onnxruntime"),
+    "9": ("rows_predict", "medhub predict on a folder vs bare batched"),
 }
 
 

@@ -119,3 +119,13 @@ def test_zoo_list_and_unknown_model(capsys, monkeypatch):
     assert "medhub/chexnet-pneumonia" in out and "medhub/deepmedic-brats" in out
     assert main(["info", "medhub/no-such-model"]) == 2
     assert "Sources tried" in capsys.readouterr().err
+
+
+def test_version_names_medhub_torch_and_transformers(capsys):
+    import transformers
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == (f"medhub {medhub.__version__} (torch {torch.__version__}, "
+                                               f"transformers {transformers.__version__})")

@@ -90,8 +90,8 @@ def test_folder_rerun_skips_and_a_corrupt_file_is_reported(shared_data, tmp_path
     assert run_cli(model, folder, "--out", tmp_path / "out") == 1
     err = capsys.readouterr().err
     assert "broken.png" in err and "1 input(s) failed" in err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "a_mask.png", "a_overlay.png", "b_mask.png", "b_overlay.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == [
+        "a_mask.png", "a_overlay.png", "b_mask.png", "b_overlay.png", "medhub-manifest.jsonl"]
 
     before = (tmp_path / "out/a_mask.png").stat().st_mtime_ns
     report = predict_paths(model, [folder], tmp_path / "out", progress=False)
@@ -128,7 +128,7 @@ def test_chexnet_single_label_csv_and_heatmaps_on_png_jpeg_and_dicom(shared_data
     assert run_cli(model, *inputs, "--out", tmp_path / "out", "--tta") == 0
     with open(tmp_path / "out/predictions.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["input", "normal", "pneumonia"]
+    assert list(rows[0]) == ["input", "predicted", "normal", "pneumonia"]
     assert [r["input"] for r in rows] == [str(p) for p in inputs]
     for row in rows:
         assert float(row["normal"]) + float(row["pneumonia"]) == pytest.approx(1.0, abs=1e-5)
@@ -139,8 +139,8 @@ def test_chexnet_single_label_csv_and_heatmaps_on_png_jpeg_and_dicom(shared_data
         size = (original.pixels.shape[:2])
         assert heatmap.shape == (*size, 3) and heatmap.dtype == np.uint8
 
-    # Rerun: every input skipped, the CSV keeps its rows; a new input is appended.
-    report = predict_paths(model, [*inputs, samples / "h0001.png"], tmp_path / "out", progress=False)
+    # Rerun with the same settings: every input skipped, the CSV keeps its rows; a new input is appended.
+    report = predict_paths(model, [*inputs, samples / "h0001.png"], tmp_path / "out", tta=True, progress=False)
     assert len(report.skipped) == 3 and list(report.predicted) == [str(samples / "h0001.png")]
     with open(tmp_path / "out/predictions.csv", newline="") as fh:
         assert [r["input"] for r in csv.DictReader(fh)] == [*map(str, inputs), str(samples / "h0001.png")]
@@ -153,7 +153,7 @@ def test_multilabel_probabilities_are_sigmoids_and_gradcam_covers_other_heads(sh
     predict_paths(chexnet, [image], tmp_path / "cx", progress=False)
     with open(tmp_path / "cx/predictions.csv", newline="") as fh:
         row = next(csv.DictReader(fh))
-    probs = np.array([float(v) for k, v in row.items() if k != "input"])
+    probs = np.array([float(v) for k, v in row.items() if k not in ("input", "predicted")])
     assert len(probs) == 14 and ((probs > 0) & (probs < 1)).all() and abs(probs.sum() - 1) > 0.1
     # VGG's ImageNet head is not GAP + linear: the heatmap comes from Grad-CAM.
     vgg = save_tiny(VGGConfig(depth=11, num_labels=2, classifier_hidden=16, in_channels=3), tmp_path / "vgg",

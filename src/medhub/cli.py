@@ -12,6 +12,7 @@
   medhub train RECIPE.yaml         fine-tune through the transformers Trainer (see recipes/)
   medhub evaluate MODEL DATA       metrics of a model on a dataset split (JSON for the card)
   medhub predict MODEL INPUT...    masks (PNG/NIfTI), probabilities (CSV) and heatmaps for images, volumes, folders
+  medhub --version                 medhub, torch and transformers versions
 """
 
 from __future__ import annotations
@@ -79,8 +80,19 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def version_text() -> str:
+    """`medhub --version`: medhub's version and those of the libraries that decide its numbers."""
+    import torch
+    import transformers
+
+    from . import __version__
+    return f"medhub {__version__} (torch {torch.__version__}, transformers {transformers.__version__})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medhub", description="medhub: medical imaging CNNs on the Hugging Face Hub")
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="print the versions of medhub, torch and transformers, and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="the main job: serve every zoo model in one Gradio app on 127.0.0.1:7860 "

@@ -6,9 +6,12 @@
   medhub predict ./my-chexnet xrays/ --out out/cxr --tta                 (predictions.csv + heatmaps)
   medhub predict medhub/attention-unet-brats study/ --out out/seg        (DICOM series in, DICOM SEG out)
 
-Outputs and what is done per model kind: see `medhub.predict`. Exit code 0 when every input was predicted or
-skipped (outputs already there; --overwrite recomputes), 1 when any input failed (each failure is listed), 2 for
-errors before any input ran (model not found, bad options).
+Outputs and what is done per model kind: see `medhub.predict`. medhub-manifest.jsonl in --out records what
+produced each output (input path, size and mtime, model, weights hash, settings): an input is skipped only
+when all of these match. One run at a time writes into a folder (others wait).
+Exit code 0 when every input was predicted or skipped (outputs already there; --overwrite recomputes), 1 when
+any input failed (each failure is listed; a folder without inputs is one), 2 for errors before any input ran
+(model not found, bad options, --out a file).
 
 Run standalone: `python -m medhub.commands.predict MODEL INPUT... --out DIR`.
 """
@@ -47,7 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
     parser.add_argument("--tta", action="store_true", help="average over flipped copies (test-time augmentation)")
     parser.add_argument("--batch-size", type=_positive_int, default=None,
-                        help="windows/tiles per forward pass (default: the weights' inference settings, else 4)")
+                        help="classifiers: images per forward pass (default 16; images of one shape are batched); "
+                             "segmenters: windows/tiles per forward pass (default: the weights' inference "
+                             "settings, else 4)")
+    parser.add_argument("--heatmaps", action=argparse.BooleanOptionalAction, default=None,
+                        help="classifiers: write <stem>_heatmap.png, the top label's CAM (default: on for fewer "
+                             "than 50 inputs)")
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: where the model is)")
     parser.add_argument("--roi-size", type=_positive_int, default=None,
                         help="sliding-window / tile size per axis (default: the weights' inference settings, else "
@@ -74,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     model = MedModel.from_pretrained(args.model)
     report = predict_paths(model, args.inputs, args.out, batch_size=args.batch_size, device=args.device, tta=args.tta,
                            roi_size=args.roi_size, overlap=args.overlap, overwrite=args.overwrite,
-                           progress=not args.no_progress, output_format=args.output_format)
+                           progress=not args.no_progress, heatmaps=args.heatmaps,
+                           output_format=args.output_format)
     skipped = f" (outputs already in {args.out}; --overwrite recomputes them)" if report.skipped else ""
     print(f"medhub predict: {len(report.predicted)} predicted, {len(report.skipped)} skipped{skipped}, "
           f"{len(report.failed)} failed")

@@ -4,7 +4,8 @@ Resolution order for `name_or_path`:
 1. a named dataset (`NAMED_DATASETS`: pneumoniamnist, isbi2012, brats2015-examples, chestxray14), read from
    `data_dir` or medhub's shared data folder;
 2. a local folder in a medical layout medhub checks itself (see `folders.py`: class folders, images/ + masks/,
-   NIfTI subject folders, DICOM series or files);
+   NIfTI subject folders, DICOM series or files), or a `.npz` file in the MedMNIST v2 layout (its train / val /
+   test arrays as the splits train / validation / test);
 3. anything else (a Hub repo id, or a local folder of parquet/csv/json files or an imagefolder with
    metadata) goes to `datasets.load_dataset`, the real client; a repo that cannot be reached is a HubError.
 """
@@ -19,7 +20,7 @@ import datasets
 from ..errors import HubError, InputError
 from ._table import pick_split
 from .folders import LAYOUTS, detect_layout
-from .named import NAMED_DATASETS, dataset_folder
+from .named import NAMED_DATASETS, dataset_folder, medmnist_file
 
 
 def load(name_or_path: str | Path, split: str | None = None, *, streaming: bool = False, lenient: bool = False,
@@ -41,6 +42,8 @@ def load(name_or_path: str | Path, split: str | None = None, *, streaming: bool 
         builders = NAMED_DATASETS[name](dataset_folder(name, data_dir), **common, **options)
         return pick_split(builders, split, streaming, name)
     path = Path(name_or_path).expanduser()
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return pick_split(medmnist_file(path, **common, **options), split, streaming, str(path))
     if path.exists():
         if not path.is_dir():
             raise InputError(f"{path}: expected a folder (or a named dataset {sorted(NAMED_DATASETS)})")

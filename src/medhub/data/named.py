@@ -19,7 +19,8 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from datasets import ClassLabel, Features, Image, Value
+import numpy as np
+from datasets import ClassLabel, Features, Image, Sequence, Value
 
 from ..errors import InputError
 from ..io import read_medmnist
@@ -56,17 +57,35 @@ def dataset_folder(name: str, data_dir: str | Path | None) -> Path:
 
 def pneumoniamnist(folder: Path, *, streaming: bool, lenient: bool, num_shards: int | None = None):
     path = folder / "pneumoniamnist_trainval.npz"
+    return medmnist_file(path, streaming=streaming, lenient=lenient, num_shards=num_shards,
+                         label_names=["normal", "pneumonia"], what="PneumoniaMNIST (MedMNIST v2), 28x28 chest X-rays")
+
+
+def medmnist_file(path: Path, *, streaming: bool, lenient: bool, num_shards: int | None = None,
+                  label_names: list[str] | None = None, what: str | None = None):
+    """Any `.npz` in the MedMNIST v2 layout (`{train,val,test}_images` / `_labels`): the splits it holds as
+    train / validation / test; id, image (`Image`), label (`ClassLabel` when `label_names` are given, else the
+    class index; a list of 0/1 values for multi-label files)."""
+    with np.load(path, allow_pickle=False) as data:
+        keys = set(data.files)
+    present = {name: key for name, key in (("train", "train"), ("validation", "val"), ("test", "test"))
+               if {f"{key}_images", f"{key}_labels"} <= keys}
+    if not present:
+        raise InputError(f"{path}: no MedMNIST split in it (keys {sorted(keys)}); expected train_images/"
+                         "train_labels, val_images/val_labels or test_images/test_labels")
 
     def build(split: str, key: str):
         images, labels = read_medmnist(path, key)
-        rows = [{"id": f"{split}-{i:05d}", "image": image, "label": int(label[0])}
+        multi = labels.ndim == 2 and labels.shape[1] > 1
+        rows = [{"id": f"{split}-{i:05d}", "image": image, "label": [int(v) for v in label] if multi else int(label[0])}
                 for i, (image, label) in enumerate(zip(images, labels))]
-        features = Features({"id": Value("string"), "image": Image(),
-                             "label": ClassLabel(names=["normal", "pneumonia"])})
+        label = (Sequence(Value("int64")) if multi else ClassLabel(names=label_names) if label_names
+                 else Value("int64"))
+        features = Features({"id": Value("string"), "image": Image(), "label": label})
         return to_dataset(rows, features, split=split, streaming=streaming, report=SkipReport(str(path), lenient),
-                          what=f"PneumoniaMNIST (MedMNIST v2) {split}, 28x28 chest X-rays", num_shards=num_shards)
+                          what=f"{what or path.name} {split}", num_shards=num_shards)
 
-    return {"train": partial(build, "train", "train"), "validation": partial(build, "validation", "val")}
+    return {name: partial(build, name, key) for name, key in present.items()}
 
 
 def isbi2012(folder: Path, *, streaming: bool, lenient: bool, num_shards: int | None = None, val_slices: int = 0):

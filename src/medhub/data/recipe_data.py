@@ -50,8 +50,9 @@ def for_evaluation(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def subject_split(data: dict[str, Any]) -> dict[str, list[str]] | None:
-    """The recipe's subject lists per split (`data.patches.subjects` over BRATS_SPLITS), or None."""
-    if not data.get("patches"):
+    """The recipe's subject lists per split (`data.patches.subjects` over BRATS_SPLITS), or None (also for
+    `every_subject: true`: a user's own folder of subjects, all evaluated)."""
+    if not data.get("patches") or data.get("every_subject"):
         return None
     return {**BRATS_SPLITS, **dict((data.get("patches") or {}).get("subjects") or {})}
 

@@ -15,6 +15,7 @@ what `medhub predict` gives on the same data.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,7 +101,22 @@ def classify_rows(model, rows, batch_size: int = 8, progress: bool = False) -> t
         pixel_values = processor(list(batch[image_key]), return_tensors="pt")["pixel_values"]
         probs.append(model.infer(pixel_values).numpy())
         labels.extend(batch[target_key])
-    return np.concatenate(probs), np.asarray(labels)
+    return np.concatenate(probs), _model_label_ids(model, rows.features.get(target_key), np.asarray(labels))
+
+
+def _model_label_ids(model, feature, labels: np.ndarray) -> np.ndarray:
+    """Labels as the model's class indices: a dataset whose classes have names (class folders) is matched to the
+    model's labels by name (case-insensitive), never by position; names the model lacks are an error."""
+    names = getattr(feature, "names", None)
+    generic = all(re.fullmatch(r"(LABEL_)?\d+", label) for label in model.config.labels)
+    if not names or generic:  # a model without label names: by position, as it was trained
+        return labels
+    model_ids = {label.lower(): i for i, label in enumerate(model.config.labels)}
+    unknown = [n for n in names if n.lower() not in model_ids]
+    if unknown:
+        raise InputError(f"evaluation data classes {names}: {unknown} are not labels of this model "
+                         f"({model.config.labels}); name the class folders after the model's labels")
+    return np.asarray([model_ids[names[int(i)].lower()] for i in labels])
 
 
 def choose_threshold_on(model, data: dict[str, Any], batch_size: int = 8, criterion: str = "f1"):

@@ -36,15 +36,20 @@ def class_activation_map(model: nn.Module, pixel_values: torch.Tensor, class_ind
                          f"{type(classifier).__name__}")
     with torch.no_grad():
         output = model(pixel_values, output_hidden_states=True)
-        maps = output.hidden_states[-1][0]
-        if maps.shape[0] != classifier.in_features:
-            raise InputError(
-                f"CAM: the last hidden state has {maps.shape[0]} channels but {classifier_name} expects "
-                f"{classifier.in_features} pooled features; this model is not GAP + linear"
-            )
         index = _class_index(model, output.logits, class_index)
-        cam = torch.einsum("k,k...->...", classifier.weight[index].to(maps.dtype), maps)
-    return _to_heatmap(cam, pixel_values.shape[2:])
+    return cams_from_features(classifier, output.hidden_states[-1], [index], pixel_values.shape[2:])[0]
+
+
+def cams_from_features(classifier: nn.Linear, maps: torch.Tensor, indices: list[int], size) -> list[np.ndarray]:
+    """CAMs of a batch from the final feature maps (N, K, *spatial) that a forward pass already computed (no
+    second forward): image i's map for class indices[i], as heatmaps at `size` (the input's spatial size)."""
+    if maps.shape[1] != classifier.in_features:
+        raise InputError(f"CAM: the last hidden state has {maps.shape[1]} channels but the classifier expects "
+                         f"{classifier.in_features} pooled features; this model is not GAP + linear")
+    with torch.no_grad():
+        weights = classifier.weight[torch.as_tensor(indices, device=maps.device)].to(maps.dtype)
+        cams = torch.einsum("nk,nk...->n...", weights, maps)
+    return [_to_heatmap(cam, size) for cam in cams]
 
 
 def grad_cam(model: nn.Module, pixel_values: torch.Tensor, class_index: int | str | None = None,

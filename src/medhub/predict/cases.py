@@ -6,19 +6,22 @@ folder - the file whose name contains each channel name, case-insensitive (Flair
 "flair") - plus, when the processor names a ROI mask (`mask_name`, e.g. "brainmask"), the file of that name if
 present; a folder of DICOM series one case per study, its series matched to the channels by SeriesDescription
 (`dicom_study`); or the channel files (or series folders) joined by commas, in the order of `channel_names`
-(then the processor's mask fallback applies). The output folder is never searched.
+(then the processor's mask fallback applies). The output folder is never searched, nor any sub-folder holding a
+medhub manifest (another run's output folder), nor (when the output folder is the input folder itself) the
+outputs its manifest lists; a folder without any input is an error naming it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..io.nifti import is_nifti_name
 from .dicom_study import match_studies
 from .inference import channel_names, input_processor
+from .manifest import MANIFEST_NAME
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 
@@ -40,7 +43,7 @@ def _stem(path: Path) -> str:
     return name[:-7] if name.lower().endswith(".nii.gz") else (path.stem if path.is_file() else name)
 
 
-def _match_channels(folder: Path, names: Sequence[str], others: Sequence[str] = ()) -> list[Path] | None:
+def match_channel_files(folder: Path, names: Sequence[str], others: Sequence[str] = ()) -> list[Path] | None:
     """Files of `folder` whose names contain each channel name (a longer name, also among `others`, that also
     matches wins)."""
     files = [f for f in sorted(folder.iterdir()) if not f.name.startswith(".") and (f.is_file() or f.is_dir())]
@@ -54,20 +57,26 @@ def _match_channels(folder: Path, names: Sequence[str], others: Sequence[str] = 
     return chosen if len(set(chosen)) == len(chosen) else None
 
 
-
-
-def _walk(root: Path, skip: Path | None) -> list[tuple[Path, list[Path], list[Path]]]:
+def _walk(root: Path, skip: Path | None, exclude: frozenset[Path] = frozenset()
+          ) -> list[tuple[Path, list[Path], list[Path]]]:
+    """os.walk without hidden entries, the output folder `skip` (when inside `root`), the output folders of other
+    runs (they hold a medhub manifest) and the files `exclude` (outputs of earlier runs, for an output folder that
+    is the input folder itself)."""
     result = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs
-                         if not d.startswith(".") and (skip is None or Path(folder, d).resolve() != skip))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(folder, d) / MANIFEST_NAME).is_file()
+                         and (skip is None or Path(folder, d).resolve() != skip))
+        kept = [Path(folder, f) for f in sorted(files) if not f.startswith(".")]
         result.append((Path(folder), [Path(folder, d) for d in dirs],
-                       [Path(folder, f) for f in sorted(files) if not f.startswith(".")]))
+                       [f for f in kept if not exclude or f.resolve() not in exclude]))
     return result
 
 
-def collect_cases(model, inputs: Sequence[str | Path], out_dir: str | Path | None = None) -> list[Case]:
-    """Expand files, comma-joined channel files and folders into cases (see the module docstring)."""
+def collect_cases(model, inputs: Sequence[str | Path], out_dir: str | Path | None = None,
+                  exclude: Iterable[Path] = ()) -> list[Case]:
+    """Expand files, comma-joined channel files and folders into cases (see the module docstring); `exclude`:
+    files never taken from a folder (the outputs an earlier run recorded)."""
+    exclude = frozenset(Path(p).resolve() for p in exclude)
     dims, names, n_channels = model.spatial_dims, channel_names(model), model.config.in_channels
     mask_name = getattr(input_processor(model), "mask_name", None)
     skip = Path(out_dir).resolve() if out_dir is not None else None
@@ -86,10 +95,12 @@ def collect_cases(model, inputs: Sequence[str | Path], out_dir: str | Path | Non
             studies = [Case(name, paths, error=error) for name, paths, error in match_studies(path, names, skip)]
             cases.extend(studies or _subject_cases(path, names, n_channels, skip, mask_name))
         elif dims == 3:
-            cases.extend(_volume_cases(path, skip))
+            cases.extend(_volume_cases(path, skip, exclude))
         else:
-            cases.extend(Case(str(f), [f]) for _, _, files in _walk(path, skip) for f in files
-                         if f.suffix.lower() in IMAGE_SUFFIXES)
+            found = [Case(str(f), [f]) for _, _, files in _walk(path, skip, exclude) for f in files
+                     if f.suffix.lower() in IMAGE_SUFFIXES]
+            cases.extend(found or [Case(item, [path], error=f"{path}: no PNG/JPEG/DICOM image in this folder "
+                                        f"(searched recursively{', leaving out the output folder' if skip else ''})")])
     _assign_stems(cases)
     return cases
 
@@ -101,7 +112,8 @@ def _subject_cases(root: Path, names: list[str], n_channels: int, skip: Path | N
                      "(config.channel_names), so a folder cannot be matched; join the channel files with commas")]
     others = [mask_name] if mask_name else []
     found = [Case(str(folder), matched, mask=_mask_file(folder, mask_name, names))
-             for folder, _, _ in _walk(root, skip) if (matched := _match_channels(folder, names, others)) is not None]
+             for folder, _, _ in _walk(root, skip)
+             if (matched := match_channel_files(folder, names, others)) is not None]
     if not found:
         return [Case(str(root), [root], error=f"{root}: no subject folder with one file per channel {names} (a file "
                      "whose name contains the channel name, case-insensitive)")]
@@ -110,13 +122,13 @@ def _subject_cases(root: Path, names: list[str], n_channels: int, skip: Path | N
 
 def _mask_file(folder: Path, mask_name: str | None, names: Sequence[str]) -> Path | None:
     """The subject folder's ROI mask file (its name contains `mask_name`), when there is exactly one."""
-    found = _match_channels(folder, [mask_name], names) if mask_name else None
+    found = match_channel_files(folder, [mask_name], names) if mask_name else None
     return found[0] if found else None
 
 
-def _volume_cases(root: Path, skip: Path | None) -> list[Case]:
+def _volume_cases(root: Path, skip: Path | None, exclude: frozenset[Path]) -> list[Case]:
     cases = []
-    for folder, dirs, files in _walk(root, skip):
+    for folder, dirs, files in _walk(root, skip, exclude):
         cases.extend(Case(str(f), [f]) for f in files if is_nifti_name(f))
         if not dirs and any(f.suffix.lower() in (".dcm", ".dicom") for f in files):
             cases.append(Case(str(folder), [folder]))  # a DICOM series
@@ -144,7 +156,4 @@ def _assign_stems(cases: list[Case]) -> None:
             case.stem = f"{case.stem}-{seen[case.stem]}"
 
 
-# -- outputs ----------------------------------------------------------------------------------------------
-
-
-__all__ = ["Case", "IMAGE_SUFFIXES", "collect_cases"]
+__all__ = ["Case", "IMAGE_SUFFIXES", "collect_cases", "match_channel_files"]

@@ -26,8 +26,8 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..inference import cell_instances, labels_from_probabilities
-from ..inference.inferers import resize_probabilities
-from ..interpret import class_activation_map, grad_cam
+from ..inference.inferers import _model_input, activate, output_activation, resize_probabilities
+from ..interpret import cams_from_features, class_activation_map, grad_cam
 from ..io import Volume, read_any
 from ..processing import RadiographImageProcessor, VolumeImageProcessor
 
@@ -120,23 +120,59 @@ def segment_image(model, image: Any, *, tta: bool = False, **overrides: Any) -> 
 def classify_image(model, image: Any, *, tta: bool = False, **overrides: Any) -> ImagePrediction:
     """Probabilities (K,) and the top label's heatmap (CAM, else Grad-CAM) over the image."""
     image, processor, pixel_values, display = load_image(model, image)
-    probs = model.infer(pixel_values, tta=tta, **overrides)[0]
-    index = int(probs.argmax())
-    x = pixel_values.to(next(model.parameters()).device, next(model.parameters()).dtype)
-    heatmap = None
+    probs, heatmaps = classify_batch(model, pixel_values, heatmaps=True, tta=tta, **overrides)
+    display, heatmap = heatmap_on_display(processor, image, display, heatmaps[0])
+    return ImagePrediction(display=display, probs=probs[0].numpy(), heatmap=heatmap, label_index=int(probs[0].argmax()))
+
+
+def cam_classifier(model) -> str | None:
+    """The name of the model's linear head when the model ends in GAP + that layer (CAM applies), else None."""
     for name in ("classifier", "fc"):
         if isinstance(getattr(model, name, None), torch.nn.Linear):
-            try:
-                heatmap = class_activation_map(model, x, index, classifier_name=name)
-            except InputError:
-                heatmap = None
-            break
-    if heatmap is None:
-        heatmap = grad_cam(model, x, index)
+            return name
+    return None
+
+
+def classify_batch(model, pixel_values: torch.Tensor, *, heatmaps: bool = False, tta: bool = False,
+                   **overrides: Any) -> tuple[torch.Tensor, list[np.ndarray | None]]:
+    """Probabilities (N, K) of a batch and, when asked, each image's top-label heatmap at the processed size.
+
+    For GAP + linear models without TTA the CAM comes from the same forward pass as the probabilities (the
+    final feature maps are its last hidden state; the probabilities are what `model.infer` gives); otherwise
+    `model.infer`, then a CAM / Grad-CAM per image."""
+    name = cam_classifier(model) if heatmaps else None
+    if name is not None and not tta:
+        x = _model_input(model, pixel_values)
+        with torch.inference_mode():
+            output = model(pixel_values=x, output_hidden_states=True)
+            probs = activate(output.logits.float(), output_activation(model)).cpu()
+        maps = output.hidden_states[-1] if output.hidden_states else None
+        if maps is not None and maps.ndim == x.ndim and maps.shape[1] == getattr(model, name).in_features:
+            return probs, cams_from_features(getattr(model, name), maps, probs.argmax(dim=1).tolist(), x.shape[2:])
+    else:
+        probs = model.infer(pixel_values, tta=tta, **overrides)
+    if not heatmaps:
+        return probs, [None] * len(probs)
+    x = pixel_values.to(next(model.parameters()).device, next(model.parameters()).dtype)
+    return probs, [_one_heatmap(model, x[i:i + 1], int(probs[i].argmax()), name) for i in range(len(x))]
+
+
+def _one_heatmap(model, x: torch.Tensor, index: int, classifier_name: str | None) -> np.ndarray:
+    if classifier_name is not None:
+        try:
+            return class_activation_map(model, x, index, classifier_name=classifier_name)
+        except InputError:
+            pass  # not GAP + linear after all: Grad-CAM works for any differentiable classifier
+    return grad_cam(model, x, index)
+
+
+def heatmap_on_display(processor, image: Any, display: np.ndarray, heatmap: np.ndarray):
+    """(display, heatmap at the display's size): a centre-cropping processor's heatmap covers the crop only, so
+    the crop is shown."""
     if getattr(processor, "do_center_crop", False) and hasattr(processor, "display_image"):
-        display = processor.display_image(image)  # the heatmap covers the crop only: show the crop
+        display = processor.display_image(image)
     heatmap = resize_probabilities(torch.from_numpy(heatmap)[None, None], display.shape)[0, 0].numpy()
-    return ImagePrediction(display=display, probs=probs.numpy(), heatmap=heatmap, label_index=index)
+    return display, heatmap
 
 
 # -- 3D ---------------------------------------------------------------------------------------------------
@@ -214,6 +250,7 @@ def segment_subject(model, channels: Sequence[Any] | Mapping[str, Any], mask: An
     return result.labels, result.affine
 
 
-__all__ = ["ImagePrediction", "VolumePrediction", "channel_names", "classify_image", "expected_channels",
+__all__ = ["ImagePrediction", "VolumePrediction", "cam_classifier", "channel_names", "classify_batch", "classify_image",
+           "heatmap_on_display", "expected_channels",
            "input_processor", "load_image", "load_subject", "predict_subject", "segment_image", "segment_subject",
            "to_reference_grid"]

@@ -53,6 +53,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def sync_to_disk(*paths: Path) -> None:
+    """fsync each existing file (the rows appended to it so far reach the disk, not only the OS cache)."""
+    for path in paths:
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
 def save_png(array: np.ndarray, path: Path) -> Path:
     return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 
@@ -60,22 +68,54 @@ def save_png(array: np.ndarray, path: Path) -> Path:
 
 
 class PredictionTable:
-    """predictions.csv: one row per input, rewritten atomically after each new row."""
+    """predictions.csv: the columns `input`, `predicted` (the label(s) at the weights' decision threshold, see
+    `decide`), then one probability per label. Each row is appended and flushed to disk as it is made (a crash
+    loses no finished row); an input predicted again gets a new row, and `close()` rewrites the file once,
+    atomically, keeping each input's last row."""
 
-    def __init__(self, path: Path, labels: list[str], overwrite: bool):
-        self.path, self.header = path, ["input", *labels]
+    def __init__(self, path: Path, labels: list[str], overwrite: bool, threshold: Any = None,
+                 activation: str = "softmax"):
+        self.path, self.labels, self.header = path, list(labels), ["input", "predicted", *labels]
+        self.threshold, self.activation = threshold, activation
         self.rows: dict[str, list[str]] = {}
         if path.is_file() and not overwrite:
             with open(path, newline="", encoding="utf-8") as fh:
                 reader = csv.reader(fh)
                 header = next(reader, None)
                 if header != self.header:
-                    raise InputError(f"{path}: written for other labels (columns {header}); expected {self.header} - "
+                    raise InputError(f"{path}: written for other columns ({header}); expected {self.header} - "
                                      "use another --out folder or --overwrite")
                 self.rows = {row[0]: row for row in reader if row}
+        if overwrite or not path.is_file():
+            self._rewrite()
 
     def add(self, name: str, probs: np.ndarray) -> None:
-        self.rows[name] = [name, *(f"{p:.6f}" for p in probs)]
+        self.rows[name] = row = [name, self.decide(probs), *(f"{p:.6f}" for p in probs)]
+        with open(self.path, "a", newline="", encoding="utf-8") as fh:  # closed: in the OS, whatever the process does
+            csv.writer(fh, lineterminator="\n").writerow(row)
+
+    def decide(self, probs: np.ndarray) -> str:
+        """The predicted label(s): at the stored threshold for one-output, binary and multi-label models (multi-
+        label: every label at or above it, joined by '|'), the top label otherwise; 0.5 where none is stored."""
+        probs = np.asarray(probs, dtype=np.float64)
+        threshold = np.broadcast_to(np.asarray(0.5 if self.threshold is None else self.threshold, np.float64),
+                                    probs.shape)
+        if self.activation == "sigmoid" and len(probs) > 1:
+            return "|".join(label for label, p, t in zip(self.labels, probs, threshold) if p >= t)
+        if len(probs) == 1:
+            return self.labels[0] if probs[0] >= threshold[0] else f"not {self.labels[0]}"
+        if len(probs) == 2:
+            return self.labels[1] if probs[1] >= threshold[1] else self.labels[0]
+        return self.labels[int(probs.argmax())]
+
+    def close(self) -> None:
+        """Rewrite the file once without the rows an input's later row replaced (atomic)."""
+        with open(self.path, newline="", encoding="utf-8") as fh:
+            on_disk = sum(1 for row in csv.reader(fh) if row) - 1
+        if on_disk != len(self.rows):
+            self._rewrite()
+
+    def _rewrite(self) -> None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(self.header)
@@ -96,10 +136,11 @@ class PredictionReport:
         return not self.failed
 
 
-def output_paths(task: str, dims: int, out_dir: Path, stem: str, instances: bool = False) -> list[Path]:
-    """The files one case writes (classifiers also add a row to predictions.csv)."""
+def output_paths(task: str, dims: int, out_dir: Path, stem: str, instances: bool = False,
+                 heatmaps: bool = True) -> list[Path]:
+    """The files one case writes (classifiers also add a row to predictions.csv, and a heatmap when asked)."""
     if task == "image-classification":
-        return [out_dir / f"{stem}_heatmap.png"]
+        return [out_dir / f"{stem}_heatmap.png"] if heatmaps else []
     if dims == 2:
         extra = [out_dir / f"{stem}_instances.png", out_dir / f"{stem}_instances_overlay.png"] if instances else []
         return [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png", *extra]
@@ -107,4 +148,4 @@ def output_paths(task: str, dims: int, out_dir: Path, stem: str, instances: bool
 
 
 __all__ = ["CSV_NAME", "PredictionReport", "PredictionTable", "TMP_PREFIX", "atomic_write", "output_paths",
-           "remove_stale_temporaries", "save_png"]
+           "remove_stale_temporaries", "save_png", "sync_to_disk"]
