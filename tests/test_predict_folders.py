@@ -146,7 +146,7 @@ def test_empty_input_folder_and_out_a_file_are_clear_errors(tmp_path, capsys):
 
 def test_predicted_label_at_the_stored_threshold_and_heatmaps_only_when_asked(shared_data, tmp_path):
     low = tiny_classifier(tmp_path / "low", threshold=0.0)
-    high = tiny_classifier(tmp_path / "high", threshold=1.01)
+    high = tiny_classifier(tmp_path / "high", threshold=1.0)
     pneumonia_pngs(shared_data, tmp_path / "in", 4)
     assert run_cli(low, tmp_path / "in", "--out", tmp_path / "a", "--no-heatmaps") == 0
     assert run_cli(high, tmp_path / "in", "--out", tmp_path / "b") == 0
