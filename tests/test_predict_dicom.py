@@ -75,6 +75,8 @@ def test_predicted_seg_passes_dciodvfy_and_names_model_revision_and_source(studi
     (root, _, _), (model, seg_dir, _) = studies, predicted
     seg_path = seg_dir / "oblique_seg.dcm"
     assert errors(dicom3tools("dciodvfy", seg_path)) == []
+    # patient, study and frame of reference consistent across the FLAIR series and its SEG
+    assert dicom3tools("dcentvfy", *sorted((root / "oblique" / "s1").iterdir()), seg_path) == []
     seg = pydicom.dcmread(seg_path)
     flair = pydicom.dcmread(sorted((root / "oblique" / "s1").iterdir())[0], stop_before_pixels=True)
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == flair.SeriesInstanceUID
