@@ -88,3 +88,45 @@ def test_onnxruntime_backend_refuses_what_it_cannot_do():
         optimize_for_inference(model, x, backend="tensorrt")
     with pytest.raises(InputError, match="float32"):
         optimize_for_inference(model, x, backend="onnxruntime", precision="bf16")
+
+
+def test_predict_with_the_onnxruntime_backend_writes_what_pytorch_writes(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+    from PIL import Image
+
+    from medhub.predict import predict_paths
+
+    torch.manual_seed(0)
+    model = medhub.MedModel.from_config(UNET_2D()).eval()
+    rng = np.random.default_rng(0)
+    image = tmp_path / "cells.png"
+    Image.fromarray(rng.integers(0, 256, (40, 36), dtype=np.uint8)).save(image)
+    assert predict_paths(model, [image], tmp_path / "torch", progress=False).ok
+    assert predict_paths(model, [image], tmp_path / "ort", progress=False, backend="onnxruntime", precision="auto").ok
+    for name in ("cells_mask.png",):
+        torch_mask = np.asarray(Image.open(tmp_path / "torch" / name))
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "ort" / name)), torch_mask)
+
+
+def test_medhub_predict_defaults_to_auto_precision_and_the_pytorch_backend():
+    import argparse
+
+    from medhub.commands.predict import add_arguments
+
+    parser = add_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(["medhub/unet-isbi2012", "x.png", "--out", "o"])
+    assert (args.precision, args.backend) == ("auto", "pytorch")
+    args = parser.parse_args(["m", "x.png", "--out", "o", "--precision", "fp32", "--backend", "onnxruntime"])
+    assert (args.precision, args.backend) == ("fp32", "onnxruntime")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["m", "x.png", "--out", "o", "--precision", "fp16"])
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_recipes_bf16_auto_follows_the_cpu(monkeypatch, native):
+    from medhub.training import trainer
+
+    monkeypatch.setattr(trainer, "native_bf16", lambda device_type="cpu": native)
+    assert trainer._precision("auto", "bf16", "recipe.yaml", use_cpu=True) is native
+    assert trainer._precision("auto", "fp16", "recipe.yaml", use_cpu=True) is False

@@ -169,7 +169,7 @@ def optimize_for_inference(model: nn.Module, example: torch.Tensor, *, channels_
                              f"precision={precision!r} and extra forward arguments do not apply")
         from .onnx_runtime import OnnxRuntimeModel
 
-        return OnnxRuntimeModel(copy.deepcopy(model).eval(), example)
+        return OnnxRuntimeModel(copy.deepcopy(model).eval(), example.cpu())
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
@@ -192,6 +192,21 @@ def optimize_for_inference(model: nn.Module, example: torch.Tensor, *, channels_
         compiled.medhub_folded_bn = fast.medhub_folded_bn
         return compiled
     return fast
+
+
+def with_backend(model: nn.Module, backend: str = "pytorch") -> nn.Module:
+    """`model` itself for "pytorch"; for "onnxruntime" an `OnnxRuntimeModel` around it (graphs exported per input
+    shape on first use, each checked against `model`; CPU only)."""
+    if backend not in BACKENDS:
+        raise InputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "pytorch":
+        return model
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        raise InputError(f"backend='onnxruntime' runs on the CPU; the model is on {device}")
+    from .onnx_runtime import OnnxRuntimeModel
+
+    return OnnxRuntimeModel(model)
 
 
 class FastPredictor:
@@ -217,4 +232,4 @@ class FastPredictor:
 
 
 __all__ = ["BACKENDS", "PRECISIONS", "FastPredictor", "check_precision", "find_conv_bn_pairs", "fuse_conv_bn",
-           "optimize_for_inference", "precision_context", "to_channels_last"]
+           "optimize_for_inference", "precision_context", "to_channels_last", "with_backend"]

@@ -32,10 +32,10 @@ logger = get_logger("onnx_runtime")
 class _LogitsOnly(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.model = model
+        self.pytorch_model = model
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return _logits(self.model(pixel_values=pixel_values))
+        return _logits(self.pytorch_model(pixel_values=pixel_values))
 
 
 def _export(model: nn.Module, example: torch.Tensor, path, opset: int) -> torch.Tensor:
@@ -75,11 +75,12 @@ class OnnxPredictor:
 
 
 class OnnxRuntimeModel(nn.Module):
-    """A medhub model whose forward runs in onnxruntime (see the module docstring); `model` stays the reference."""
+    """A medhub model whose forward runs in onnxruntime (see the module docstring); `pytorch_model` is the reference
+    (exports, checks, heatmaps)."""
 
     def __init__(self, model: nn.Module, example: torch.Tensor | None = None, atol: float = 1e-4, opset: int = 17):
         super().__init__()
-        self.model = model.eval()
+        self.pytorch_model = model.eval()
         self.atol, self.opset = atol, opset
         self.graphs: dict[tuple[int, ...], OnnxPredictor] = {}
         self.max_abs_diff = 0.0  # the largest eager-vs-onnxruntime difference seen on the export checks
@@ -91,22 +92,25 @@ class OnnxRuntimeModel(nn.Module):
         try:
             return super().__getattr__(name)
         except AttributeError:
-            return getattr(super().__getattr__("model"), name)
+            return getattr(super().__getattr__("pytorch_model"), name)
 
     def _predictor(self, x: torch.Tensor) -> OnnxPredictor:
         shape = tuple(x.shape)
         if shape not in self.graphs:
             path = Path(self._folder.name) / f"graph{len(self.graphs)}.onnx"
-            x = x.detach().float().cpu()
-            reference = _export(self.model, x, path, self.opset)
+            # exported and checked in plain float32, also when first met inside an inferer (inference mode, autocast)
+            with torch.inference_mode(False), torch.autocast("cpu", enabled=False):
+                x = x.detach().float().cpu().clone()
+                reference = _export(self.pytorch_model, x, path, self.opset)
             predictor = OnnxPredictor(path)
             diff = float((predictor(x) - reference).abs().max())
             scale = max(1.0, float(reference.abs().max()))
             if diff > self.atol * scale:
-                raise RuntimeError(f"onnxruntime: the exported {type(self.model).__name__} differs from PyTorch by "
-                                   f"{diff:.3g} (> {self.atol} x {scale:.3g}) on input shape {shape}")
+                name = type(self.pytorch_model).__name__
+                raise RuntimeError(f"onnxruntime: the exported {name} differs from PyTorch by {diff:.3g} "
+                                   f"(> {self.atol} x {scale:.3g}) on input shape {shape}")
             logger.info("exported %s for input shape %s to onnxruntime (max abs diff %.2g)",
-                        type(self.model).__name__, shape, diff)
+                        type(self.pytorch_model).__name__, shape, diff)
             self.max_abs_diff = max(self.max_abs_diff, diff)
             self.graphs[shape] = predictor
         return self.graphs[shape]
@@ -119,7 +123,7 @@ class OnnxRuntimeModel(nn.Module):
 
     def infer(self, pixel_values: torch.Tensor, **kwargs) -> torch.Tensor:
         """`MedPreTrainedModel.infer` with this model's forward (the wrapped model's inferer and settings)."""
-        return type(self.model).infer(self, pixel_values, **kwargs)
+        return type(self.pytorch_model).infer(self, pixel_values, **kwargs)
 
 
 class OnnxOutput(dict):

@@ -122,6 +122,7 @@ def classify_image(model, image: Any, *, tta: bool = False, **overrides: Any) ->
     image, processor, pixel_values, display = load_image(model, image)
     probs = model.infer(pixel_values, tta=tta, **overrides)[0]
     index = int(probs.argmax())
+    model = getattr(model, "pytorch_model", model)  # the heatmap hooks PyTorch layers (onnxruntime backend)
     x = pixel_values.to(next(model.parameters()).device, next(model.parameters()).dtype)
     heatmap = None
     for name in ("classifier", "fc"):

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..acceleration import with_backend
 from ..auto import MedModel
 from ..errors import InputError
 from ..inference import instance_options
@@ -32,16 +33,24 @@ from .writers import (
 
 def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, batch_size: int | None = None,
                   device: str | torch.device | None = None, tta: bool = False, roi_size: int | None = None,
-                  overlap: float | None = None, overwrite: bool = False, progress: bool = True) -> PredictionReport:
+                  overlap: float | None = None, overwrite: bool = False, progress: bool = True,
+                  precision: str | None = None, backend: str = "pytorch") -> PredictionReport:
     """Predict every input (files, comma-joined channel files, folders) into `out_dir`.
 
-    batch_size, roi_size, overlap: override the inference settings saved with the weights (None keeps them).
+    batch_size, roi_size, overlap, precision: override the inference settings saved with the weights (None keeps
+    them: exact fp32 unless the weights say otherwise; `medhub predict` passes precision="auto").
+    backend: "pytorch" or "onnxruntime" (`medhub.onnx_runtime`: float32 graphs checked against PyTorch).
     A failing input is reported (printed and listed in the report) and the others still run."""
     if isinstance(model, (str, Path)):
         model = MedModel.from_pretrained(model)
     model = model.eval()
     if device is not None:
         model.to(device)
+    model = with_backend(model, backend)
+    if backend == "onnxruntime":  # float32 graphs: "auto" means fp32 there, and bf16 cannot be honoured
+        if precision == "bf16":
+            raise InputError("precision='bf16' with backend='onnxruntime': the onnxruntime graphs are float32")
+        precision = "fp32"
     task, dims = model.pipeline_tag, model.spatial_dims
     instances = task == "image-segmentation" and dims == 2 and instance_options(model) is not None
     out_dir = Path(out_dir)
@@ -49,7 +58,7 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
     remove_stale_temporaries(out_dir)
     classifier = task == "image-classification"
     table = PredictionTable(out_dir / CSV_NAME, model.config.labels, overwrite) if classifier else None
-    options = dict(tta=tta, batch_size=batch_size, roi_size=roi_size, overlap=overlap)
+    options = dict(tta=tta, batch_size=batch_size, roi_size=roi_size, overlap=overlap, precision=precision)
     report = PredictionReport()
     cases = collect_cases(model, inputs, out_dir)
     for case in tqdm(cases, desc="medhub predict", unit="input", disable=not progress):
@@ -79,7 +88,7 @@ def _predict_case(model, case: Case, outputs: list[Path], table: PredictionTable
     if len(case.paths) != 1:
         raise InputError(f"{case.name}: {len(case.paths)} files joined by commas; a 2D model takes one image per input")
     if table is not None:
-        result = classify_image(model, case.paths[0], tta=options["tta"])
+        result = classify_image(model, case.paths[0], tta=options["tta"], precision=options["precision"])
         save_png(overlay_heatmap(result.display, result.heatmap), outputs[0])
         table.add(case.name, result.probs)
         return
