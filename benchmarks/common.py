@@ -33,8 +33,20 @@ def machine_info() -> dict:
     except OSError:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    from medhub.precision import native_bf16, resolve_precision
+
     return {"cpu": cpu, "flags": flags, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version(), "cores": os.cpu_count(), "load": load}
+            "python": platform.python_version(), "cores": os.cpu_count(), "load": load,
+            "native_bf16": native_bf16("cpu"), "auto": resolve_precision("auto", "cpu")}
+
+
+def machine_line(info: dict | None = None) -> str:
+    """One line naming the machine a table was measured on: CPU, AVX-512/BF16/AMX flags, what PyTorch reports."""
+    info = info or machine_info()
+    return (f"Machine: {info['cpu']}, {info['cores']} cores, flags: {info['flags'] or 'no AVX-512/AMX'}; PyTorch "
+            f"native bf16: {'yes' if info['native_bf16'] else 'no (emulated)'}, so precision='auto' runs "
+            f"{info['auto']}; torch {info['torch']}, {info['threads']} threads; load average at the table's start "
+            f"{'/'.join(f'{v:.2f}' for v in info['load'])} (above the core count: the CPU was shared).")
 
 
 @dataclass
@@ -144,6 +156,7 @@ class Table:
 
     def __init__(self, title: str, header: list[str]):
         self.title, self.header, self.rows, self.notes = title, header, [], []
+        self.machine = machine_line()
 
     def add(self, *cells) -> None:
         self.rows.append([str(c) for c in cells])
@@ -157,6 +170,5 @@ class Table:
         lines = [f"## {self.title}", "", "| " + " | ".join(self.header) + " |",
                  "|" + "---|" * len(self.header)]
         lines += ["| " + " | ".join(r) + " |" for r in self.rows]
-        if self.notes:
-            lines += [""] + [f"- {n}" for n in self.notes]
+        lines += [""] + [f"- {n}" for n in self.notes] + [f"- {self.machine}"]
         return "\n".join(lines) + "\n"

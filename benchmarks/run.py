@@ -29,6 +29,7 @@ ROWS = {
     "7": ("rows_loading", "loading and cold start"),
     "8": ("rows_onnx", "ONNX export and onnxruntime"),
     "9": ("rows_predict", "medhub predict on a folder vs bare batched"),
+    "10": ("rows_auto", "precision='auto' and the prediction backends on this CPU"),
 }
 
 
@@ -73,7 +74,9 @@ def main() -> int:
         "",
         f"Command: `{command.strip()}` (total {time.perf_counter() - start:.0f} s)",
         "",
-        f"Machine: {before['cpu']}, {before['cores']} cores ({before['flags']}); torch {before['torch']}, "
+        f"Machine: {before['cpu']}, {before['cores']} cores ({before['flags']}; PyTorch native bf16: "
+        f"{'yes' if before['native_bf16'] else 'no'}, precision='auto' runs {before['auto']}); "
+        f"torch {before['torch']}, "
         f"{torch.get_num_threads()} threads; Python {before['python']}. Repeats: {args.repeats} after one warm-up, "
         f"medhub and peer interleaved. Load average (1/5/15 min) at start "
         f"{'/'.join(f'{v:.2f}' for v in before['load'])}, at end {'/'.join(f'{v:.2f}' for v in after['load'])}: "

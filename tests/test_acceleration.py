@@ -107,7 +107,7 @@ def test_deepmedic_segment_volume_precision():
 
 def test_onnx_export_matches_eager(tmp_path):
     pytest.importorskip("onnxruntime")
-    from medhub.acceleration import OnnxPredictor, export_onnx
+    from medhub.onnx_runtime import OnnxPredictor, export_onnx
 
     model = _randomise_bn(medhub.MedModel.from_config(TINY["attention-unet-2d"][0]()).eval())
     x = torch.randn(1, 1, 32, 32)
@@ -121,7 +121,7 @@ def test_onnx_export_matches_eager(tmp_path):
 def test_deepmedic_exports_to_onnx_in_its_one_tensor_form(tmp_path):
     pytest.importorskip("onnxruntime")
     from medhub import DeepMedicConfig, MedModel
-    from medhub.acceleration import export_onnx
+    from medhub.onnx_runtime import export_onnx
 
     torch.manual_seed(0)
     model = MedModel.from_config(DeepMedicConfig.released()).eval()

@@ -39,7 +39,8 @@ def zoo_model(name: str):
 def space_model(name: str, model):
     from medhub.spaces.loading import LoadedModel
 
-    return LoadedModel(checkpoint(name), model, True, "local zoo", f"medhub/{name}")
+    # Every path compared in exact fp32 (a Space's default, "auto", is bf16 on CPUs with native bf16).
+    return LoadedModel(checkpoint(name), model, True, "local zoo", f"medhub/{name}", precision="fp32")
 
 
 def labels_from_pipeline(results: list[dict]) -> np.ndarray:

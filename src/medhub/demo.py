@@ -125,7 +125,7 @@ def run_batch_demo(out_dir: str | Path = "out/demo", data_dir: str | Path | None
             untrained.append(checkpoint.id)
         inputs = [crop] if checkpoint.demo == "segment3d" else [data / p for p in BATCH_EXAMPLES[checkpoint.demo]]
         target = out_dir / checkpoint.id
-        report = predict_paths(model, inputs, target, overwrite=True, progress=False)
+        report = predict_paths(model, inputs, target, overwrite=True, progress=False, precision="auto")
         if checkpoint.demo == "segment3d":
             _volume_picture(report, crop, target)
         status = "ok" if report.ok else f"FAILED: {report.failed}"

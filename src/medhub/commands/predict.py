@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..acceleration import BACKENDS
 from ..auto import MedModel
 from ..errors import MedhubError
+from ..precision import PRECISION_CHOICES
 from ..predict import predict_paths
 from ..predict.dicom_output import FORMATS
 
@@ -65,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--format", dest="output_format", choices=FORMATS, default="auto",
                         help="a 3D segmenter's labels: auto = DICOM SEG (<stem>_seg.dcm) for DICOM series inputs, "
                              "NIfTI (<stem>_seg.nii.gz) otherwise; nifti or dicom-seg force one")
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
+                        help="auto (default): bf16 where the CPU/GPU computes it natively (AVX512-BF16, AMX, recent "
+                             "GPUs), else exact fp32; fp32: exact; bf16: always (slow where emulated)")
+    parser.add_argument("--backend", choices=BACKENDS, default="pytorch",
+                        help="pytorch (default) or onnxruntime (float32 graphs checked against PyTorch within 1e-4; "
+                             "pip install medhub[fast])")
     parser.add_argument("--overwrite", action="store_true", help="recompute inputs whose outputs already exist")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -83,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     report = predict_paths(model, args.inputs, args.out, batch_size=args.batch_size, device=args.device, tta=args.tta,
                            roi_size=args.roi_size, overlap=args.overlap, overwrite=args.overwrite,
                            progress=not args.no_progress, heatmaps=args.heatmaps,
-                           output_format=args.output_format)
+                           output_format=args.output_format, precision=args.precision, backend=args.backend)
     skipped = f" (outputs already in {args.out}; --overwrite recomputes them)" if report.skipped else ""
     print(f"medhub predict: {len(report.predicted)} predicted, {len(report.skipped)} skipped{skipped}, "
           f"{len(report.failed)} failed")

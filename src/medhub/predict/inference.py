@@ -29,6 +29,7 @@ from ..inference import cell_instances, labels_from_probabilities
 from ..inference.inferers import _model_input, activate, output_activation, resize_probabilities
 from ..interpret import cams_from_features, class_activation_map, grad_cam
 from ..io import Volume, read_any
+from ..precision import precision_context, resolve_precision
 from ..processing import RadiographImageProcessor, VolumeImageProcessor
 
 
@@ -134,27 +135,31 @@ def cam_classifier(model) -> str | None:
 
 
 def classify_batch(model, pixel_values: torch.Tensor, *, heatmaps: bool = False, tta: bool = False,
-                   **overrides: Any) -> tuple[torch.Tensor, list[np.ndarray | None]]:
+                   precision: str | None = None, **overrides: Any) -> tuple[torch.Tensor, list[np.ndarray | None]]:
     """Probabilities (N, K) of a batch and, when asked, each image's top-label heatmap at the processed size.
 
     For GAP + linear models without TTA the CAM comes from the same forward pass as the probabilities (the
     final feature maps are its last hidden state; the probabilities are what `model.infer` gives); otherwise
     `model.infer`, then a CAM / Grad-CAM per image."""
-    name = cam_classifier(model) if heatmaps else None
-    if name is not None and not tta:
+    options = {key: value for key, value in dict(overrides, precision=precision).items() if value is not None}
+    torch_model = getattr(model, "pytorch_model", model)  # heatmaps hook PyTorch layers (onnxruntime backend)
+    name = cam_classifier(torch_model) if heatmaps else None
+    if name is not None and not tta and torch_model is model:
         x = _model_input(model, pixel_values)
-        with torch.inference_mode():
+        chosen = resolve_precision(model.inferer(**options).settings.precision, x.device.type)
+        with torch.inference_mode(), precision_context(chosen, x.device.type):
             output = model(pixel_values=x, output_hidden_states=True)
             probs = activate(output.logits.float(), output_activation(model)).cpu()
         maps = output.hidden_states[-1] if output.hidden_states else None
         if maps is not None and maps.ndim == x.ndim and maps.shape[1] == getattr(model, name).in_features:
-            return probs, cams_from_features(getattr(model, name), maps, probs.argmax(dim=1).tolist(), x.shape[2:])
+            return probs, cams_from_features(getattr(model, name), maps.float(), probs.argmax(dim=1).tolist(),
+                                             x.shape[2:])
     else:
-        probs = model.infer(pixel_values, tta=tta, **overrides)
+        probs = model.infer(pixel_values, tta=tta, **options)
     if not heatmaps:
         return probs, [None] * len(probs)
-    x = pixel_values.to(next(model.parameters()).device, next(model.parameters()).dtype)
-    return probs, [_one_heatmap(model, x[i:i + 1], int(probs[i].argmax()), name) for i in range(len(x))]
+    x = pixel_values.to(next(torch_model.parameters()).device, next(torch_model.parameters()).dtype)
+    return probs, [_one_heatmap(torch_model, x[i:i + 1], int(probs[i].argmax()), name) for i in range(len(x))]
 
 
 def _one_heatmap(model, x: torch.Tensor, index: int, classifier_name: str | None) -> np.ndarray:

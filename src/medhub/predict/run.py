@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..acceleration import with_backend
 from ..auto import MedModel
 from ..errors import InputError
 from ..inference import instance_options
@@ -92,12 +93,15 @@ class _Run:
 def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, batch_size: int | None = None,
                   device: str | torch.device | None = None, tta: bool = False, roi_size: int | None = None,
                   overlap: float | None = None, overwrite: bool = False, progress: bool = True,
-                  heatmaps: bool | None = None, output_format: str = "auto") -> PredictionReport:
+                  heatmaps: bool | None = None, output_format: str = "auto", precision: str | None = None,
+                  backend: str = "pytorch") -> PredictionReport:
     """Predict every input (files, comma-joined channel files, folders) into `out_dir`.
 
     batch_size: images per forward pass for classifiers (default 16), windows/tiles per forward pass for
     segmenters (default: the weights' inference settings); roi_size, overlap: override the inference settings
-    saved with the weights (None keeps them). heatmaps (classifiers): write `<stem>_heatmap.png`; None: only
+    saved with the weights (None keeps them); precision: likewise (the weights' setting, exact fp32 unless they
+    say otherwise; `medhub predict` passes "auto"); backend: "pytorch" or "onnxruntime" (`medhub.onnx_runtime`:
+    float32 graphs checked against PyTorch). heatmaps (classifiers): write `<stem>_heatmap.png`; None: only
     for fewer than 50 inputs. output_format: "auto", "nifti" or "dicom-seg" - a 3D segmenter's labels as NIfTI
     or DICOM SEG (`dicom_output`). A failing input is reported (printed and listed in the report) and the others
     still run."""
@@ -106,6 +110,11 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
     model = model.eval()
     if device is not None:
         model.to(device)
+    model = with_backend(model, backend)
+    if backend == "onnxruntime":  # float32 graphs: "auto" means fp32 there, and bf16 cannot be honoured
+        if precision == "bf16":
+            raise InputError("precision='bf16' with backend='onnxruntime': the onnxruntime graphs are float32")
+        precision = "fp32"
     check_output_format(model, output_format)
     out_dir = _output_folder(out_dir)
     classifier = model.pipeline_tag == "image-classification"
@@ -116,7 +125,7 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
         info = model.config.weights_info or {}
         table = PredictionTable(out_dir / CSV_NAME, model.config.labels, overwrite, info.get("threshold"),
                                 output_activation(model)) if classifier else None
-        settings = {"tta": tta, "roi_size": roi_size, "overlap": overlap}
+        settings = {"tta": tta, "roi_size": roi_size, "overlap": overlap, "precision": precision}
         record = {"model": str(getattr(model, "name_or_path", "") or type(model).__name__),
                   "weights": weights_fingerprint(model), "settings": settings}
         run = _Run(model, out_dir, manifest, table, dict(settings, batch_size=batch_size), record,
@@ -189,7 +198,8 @@ def _classify_cases(run: _Run, cases: list[Case], batch_size: int, bar) -> None:
 
 def _classify_batch(run: _Run, batch: list) -> None:
     pixel_values = torch.cat([value[1][2] for _, value in batch])
-    probs, heatmaps = classify_batch(run.model, pixel_values, heatmaps=run.heatmaps, tta=run.options["tta"])
+    probs, heatmaps = classify_batch(run.model, pixel_values, heatmaps=run.heatmaps, tta=run.options["tta"],
+                                     precision=run.options["precision"])
     for (case, (produced_by, (image, processor, _, display))), p, heatmap in zip(batch, probs, heatmaps):
         if run.heatmaps:
             shown, resized = heatmap_on_display(processor, image, display, heatmap)

@@ -23,7 +23,7 @@ def classify(loaded: LoadedModel, path: str, opacity: float = 0.4):
     with uploads.held(path):
         check_upload(path, dims=2)
         with loaded.lock:
-            result = classify_image(loaded.model, path)
+            result = classify_image(loaded.model, path, precision=loaded.precision)
     probs = {label: float(p) for label, p in zip(loaded.labels, result.probs)}
     overlay = overlay_heatmap(result.display, result.heatmap, alpha=float(opacity))
     return result.display, probs, overlay, result.heatmap

@@ -29,7 +29,8 @@ def device() -> torch.device:
 
 @dataclass
 class LoadedModel:
-    """A model ready for requests; `lock` serialises requests (Grad-CAM hooks are not thread-safe)."""
+    """A model ready for requests; `lock` serialises requests (Grad-CAM hooks are not thread-safe); `precision`:
+    what it runs in ("auto": bf16 only where the hardware has it natively, else exact fp32; `medhub.precision`)."""
 
     entry: Checkpoint
     model: Any
@@ -37,6 +38,7 @@ class LoadedModel:
     source: str
     repo_id: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    precision: str = "auto"
 
     @property
     def banner(self) -> str:

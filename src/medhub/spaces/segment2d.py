@@ -49,7 +49,7 @@ def segment(loaded: LoadedModel, path: str, truth: str | None = None, opacity: f
     with uploads.held(path, truth):
         check_upload(path, dims=2)
         with loaded.lock:
-            result = segment_image(loaded.model, path)
+            result = segment_image(loaded.model, path, precision=loaded.precision)
         scores = None
         if truth:
             scores = dice(result.labels, ground_truth_labels(truth, result.labels.shape, len(loaded.labels)),

@@ -101,7 +101,7 @@ def segment_volume_files(loaded: LoadedModel, paths: list[str], region: str = DE
                              "'whole volume'")
         attention = None
         with loaded.lock:
-            probs = model.infer(pixel_values, roi_mask=roi)[0]
+            probs = model.infer(pixel_values, roi_mask=roi, precision=loaded.precision)[0]
             if with_attention and REGIONS[region] is not None:
                 crop = pixel_values[(slice(None), slice(None), *box)].contiguous()
                 crop_attention = _attention(model, crop.to(device()))

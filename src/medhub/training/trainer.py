@@ -39,6 +39,7 @@ from ..evaluation.task_metrics import (
     task_of,
 )
 from ..logging_utils import get_logger
+from ..precision import native_bf16, resolve_precision
 from .callbacks import TrainingTimeCallback, early_stopping
 from .collators import ClassificationCollator, SegmentationCollator
 from .data import SPLIT_ALIASES, load_split
@@ -143,17 +144,20 @@ def class_weighted_loss(labels: np.ndarray, num_labels: int):
     return loss, weights.tolist()
 
 
-def _precision(value: Any, name: str, source: str) -> bool:
-    """bf16/fp16 from the recipe: true, false or "auto" (on when this device supports it)."""
-    cuda = torch.cuda.is_available()
+def _precision(value: Any, name: str, source: str, use_cpu: bool = False) -> bool:
+    """bf16/fp16 from the recipe: true, false or "auto" (on where this device computes it natively: bf16 on a GPU
+    with bf16 or a CPU with AVX512-BF16/AMX, fp16 on CUDA; see `medhub.precision`)."""
+    cuda = torch.cuda.is_available() and not use_cpu
     if value == "auto":
-        return cuda and (torch.cuda.is_bf16_supported() if name == "bf16" else True)
+        return native_bf16("cuda" if cuda else "cpu") if name == "bf16" else cuda
     if not isinstance(value, bool):
         raise ConfigError(f"{source}: training.{name}={value!r}: expected true, false or auto")
     if value and name == "fp16" and not cuda:
         raise ConfigError(f"{source}: training.fp16 needs a CUDA device (none here); use bf16, which CPUs support")
     if value and name == "bf16" and cuda and not torch.cuda.is_bf16_supported():
         raise ConfigError(f"{source}: training.bf16: this GPU has no bfloat16 support; use fp16")
+    if value and name == "bf16" and not cuda:
+        resolve_precision("bf16", "cpu")  # warns where the CPU emulates bf16 (several times slower)
     return value
 
 
@@ -165,7 +169,9 @@ def training_arguments(recipe: Recipe, output_dir: str | Path, max_steps: int | 
     values.setdefault("save_strategy", "steps")
     values.setdefault("dataloader_pin_memory", torch.cuda.is_available())
     for name in ("bf16", "fp16"):
-        values[name] = _precision(values.get(name, False), name, recipe.source)
+        values[name] = _precision(values.get(name, False), name, recipe.source, bool(values.get("use_cpu")))
+    if values["bf16"] and not torch.cuda.is_available():
+        values.setdefault("use_cpu", True)  # transformers takes bf16 on a CPU only when told to train there
     if max_steps is not None:
         values["max_steps"] = int(max_steps)
     metric = recipe.evaluation.get("metric")
