@@ -50,6 +50,7 @@ class MedImageProcessor(BaseImageProcessor):
         data = dict(image_processor_dict)
         kind = data.pop("image_processor_type", cls.__name__)
         data.pop("processor_class", None)
+        data.pop("auto_map", None)  # where plain transformers finds this class in a Hub repo (medhub.remote_code)
         if kind != cls.__name__:
             raise ConfigError(f"image_processor_type {kind!r} cannot be loaded as a {cls.__name__}")
         fields = set(cls.field_names())
