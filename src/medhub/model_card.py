@@ -7,6 +7,7 @@ a card regenerated after a save/load round trip says the same thing.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ def generate_model_card(model, repo_id: str | None = None, remote_code: dict[str
         library_name="medhub",
         pipeline_tag=task,
         tags=["medical-imaging", "medhub", config.model_type, *info.get("tags", [])],
-        datasets=info.get("datasets") or ([info["dataset_name"]] if info.get("dataset_name") else None),
+        datasets=dataset_names(info),
         base_model=info.get("base_model"),
         model_name=repo_id.split("/")[-1],
         eval_results=eval_results or None,
@@ -126,6 +127,14 @@ def license_fields(info: dict[str, Any]) -> dict[str, str]:
     name = info.get("license_name") or (license_id if license_id != "other" else "see-training-data")
     link = info.get("license_link") or "README.md#training-data"
     return {"license": "other", "license_name": name, "license_link": link}
+
+
+def dataset_names(info: dict[str, Any]) -> list[str] | None:
+    """The card's `datasets`: Hub dataset ids where weights_info names one, else the short dataset name."""
+    names = [d if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", d) else info.get("dataset_name", d)
+             for d in info.get("datasets") or []]
+    names = names or ([info["dataset_name"]] if info.get("dataset_name") else [])
+    return list(dict.fromkeys(names)) or None
 
 
 def readable(value: Any) -> str:
