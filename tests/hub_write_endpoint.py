@@ -308,6 +308,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _pin_slashed_revision(self, path: str) -> str:
         return _pin_slashed_revision_of(self.server, path)
 
+    def _is_missing_entry(self) -> bool:
+        """A /<org>/<repo>/resolve/<rev>/<file> request on a repo and revision that exist (so the file is missing)."""
+        match = _RESOLVE.match(self.path)
+        if not match:
+            return False
+        repo = self.server.repo_dir(f"{unquote(match[1])}/{unquote(match[2])}")
+        return (repo / "HEAD").is_file() and resolve(repo, unquote(match[3])) is not None
+
     def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
@@ -324,6 +332,9 @@ class _Handler(BaseHTTPRequestHandler):
         One rewrite: olah's router cannot match a revision holding an encoded slash (refs%2Fpr%2F1, as the
         client sends it), so such a revision is replaced by the commit it names before forwarding.
         Two: dataset info without a revision is asked at main (`_dataset_info_at_main`).
+        Three: a file missing from an existing repo and revision is a 404 "EntryNotFound", as on the Hub, where olah
+        answers 401 "repository not found" (transformers probes optional files such as processor_config.json and
+        takes a 401 for a missing repo).
         """
         conn = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
@@ -335,6 +346,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = resp.read()
         finally:
             conn.close()
+        if resp.status == 401 and self._is_missing_entry():
+            self.send_response(404)
+            for k, v in (("X-Error-Code", "EntryNotFound"), ("X-Error-Message", "Entry not found"),
+                         ("Content-Length", "0")):
+                self.send_header(k, v)
+            return self.end_headers()
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
@@ -345,6 +362,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+_RESOLVE = re.compile(r"^/([^/]+)/([^/]+)/resolve/([^/]+)/")
 
 
 def _url_prefix(repo_type: str) -> str:

@@ -5,6 +5,7 @@
   medhub zoo list                  the local model zoo
   medhub zoo build NAME            train a zoo checkpoint from recipes/zoo/NAME.yaml, store and evaluate it
                                    (MEDHUB_RECIPES_DIR or ./recipes/zoo; into MEDHUB_ZOO_DIR or ./model_zoo)
+  medhub zoo refresh [NAME]        rewrite the zoo folders' config, card and remote code (weights untouched)
   medhub zoo push --org ORG        publish every present zoo folder to the Hub
   medhub spaces build [ID...]      write the zoo's Space folders (spaces/<id>/: app, wheel, examples)
   medhub spaces push --org ORG     publish the model repos, then the Spaces
@@ -28,6 +29,7 @@ from .demo import run_demo
 from .errors import MedhubError
 from .zoo import build as zoo_build
 from .zoo.listing import format_table
+from .zoo.refresh import refresh_zoo
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -61,6 +63,10 @@ def _cmd_zoo(args: argparse.Namespace) -> int:
             raise SystemExit("medhub zoo build: expected a NAME (a recipes/zoo/NAME.yaml)")
         summary = zoo_build.build(args.name, data_dir=args.data, out_dir=args.out, max_steps=args.max_steps)
         print(json.dumps(summary, indent=2))
+        return 0
+    if args.zoo_command == "refresh":
+        for folder in refresh_zoo(names=[args.name] if args.name else None):
+            print(f"refreshed {folder}")
         return 0
     if args.zoo_command == "push":
         if not args.org:
@@ -114,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(func=_cmd_convert)
 
     zoo = sub.add_parser("zoo", help="the local model zoo")
-    zoo.add_argument("zoo_command", choices=["list", "build", "push"])
+    zoo.add_argument("zoo_command", choices=["list", "build", "refresh", "push"])
     zoo.add_argument("name", nargs="?", default=None, help="build: the zoo id (recipes/zoo/NAME.yaml); push: only "
                                                            "this id")
     zoo.add_argument("--data", default=None, help="build: data folder (default: $MEDHUB_DATA_DIR or ../shared/data)")

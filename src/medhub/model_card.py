@@ -7,6 +7,7 @@ a card regenerated after a save/load round trip says the same thing.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ UNTRAINED_NOTE = (
 )
 
 
-def generate_model_card(model, repo_id: str | None = None) -> str:
-    """The README.md text for `model` (a MedPreTrainedModel)."""
+def generate_model_card(model, repo_id: str | None = None, remote_code: dict[str, str] | None = None) -> str:
+    """The README.md text for `model` (a MedPreTrainedModel); remote_code: {file: sha256} of the repo's code."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     config = model.config
@@ -29,6 +30,7 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
     family = config.model_type.replace("medhub-", "")
     repo_id = repo_id or info.get("repo_id") or config._name_or_path or f"medhub/{family}"
     metrics = info.get("metrics") or []
+    scored = [m for m in metrics if m.get("type", m["name"]) not in NOT_METRICS]  # a threshold is a setting
     task = model.pipeline_tag or "image-classification"
     eval_results = [
         EvalResult(
@@ -40,18 +42,18 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
             metric_name=m["name"],
             metric_value=m["value"],
         )
-        for m in metrics
+        for m in scored
     ]
     card_data = ModelCardData(
-        license=info.get("license", "apache-2.0"),
+        **license_fields(info),
         library_name="medhub",
         pipeline_tag=task,
         tags=["medical-imaging", "medhub", config.model_type, *info.get("tags", [])],
-        datasets=info.get("datasets"),
+        datasets=dataset_names(info),
         base_model=info.get("base_model"),
         model_name=repo_id.split("/")[-1],
         eval_results=eval_results or None,
-        metrics=sorted({m.get("type", m["name"]) for m in metrics}) or None,
+        metrics=sorted({m.get("type", m["name"]) for m in scored}) or None,
     )
     if metrics:
         rows = ["| metric | value | split | dataset |", "|---|---|---|---|"]
@@ -59,6 +61,9 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
                  f"{m.get('dataset', info.get('dataset_name', ''))} |"
                  for m in metrics]
         results = "\n".join(rows)
+        if any(m["name"] == "mean_dice" for m in metrics):
+            results += ("\n\n`mean_dice` is the mean of the Dice scores of the non-background classes ("
+                        + ", ".join(config.labels[1:] or config.labels) + "), class 0 being background.")
         if info.get("evaluation_command"):
             results += f"\n\nMeasured with `{info['evaluation_command']}`."
         if info.get("instances"):
@@ -71,7 +76,7 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
     hyper = info.get("hyperparameters") or {}
     procedure = info.get("training_procedure") or (UNTRAINED_NOTE if not info.get("trained") else "")
     if hyper:
-        rows = "\n".join(f"| {k} | {v} |" for k, v in hyper.items())
+        rows = "\n".join(f"| {k} | {readable(v)} |" for k, v in hyper.items())
         procedure += "\n\n| hyper-parameter | value |\n|---|---|\n" + rows
     for key, label in (("command", "Produced by"), ("training_time", "Training time")):
         if info.get(key):
@@ -106,7 +111,69 @@ def generate_model_card(model, repo_id: str | None = None) -> str:
                    f"# pretrained: model = medhub.MedModel.from_pretrained(\"<repo with trained weights>\")"),
         bibtex=model.paper.bibtex.strip(),
     )
-    return str(card)
+    return str(card) + (remote_code_section(remote_code, repo_id) if remote_code else "")
 
 
-__all__ = ["generate_model_card"]
+# Hub licence ids the zoo and users are likely to name; anything else is "other" with a name and a link.
+HUB_LICENSES = {"apache-2.0", "mit", "bsd-3-clause", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0",
+                "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0", "cc-by-3.0", "cc-by-nc-3.0", "cc-by-nc-sa-3.0", "openrail"}
+NOT_METRICS = {"threshold"}  # recorded in weights_info (the decision threshold), but a setting, not a score
+
+
+def license_fields(info: dict[str, Any]) -> dict[str, str]:
+    """license (a Hub id), or license: other with license_name and license_link (weights_info's, else the
+    card's own training-data section, which says what the terms are)."""
+    license_id = info.get("license", "apache-2.0")
+    if license_id in HUB_LICENSES:
+        return {"license": license_id}
+    name = info.get("license_name") or (license_id if license_id != "other" else "see-training-data")
+    link = info.get("license_link") or "README.md#training-data"
+    return {"license": "other", "license_name": name, "license_link": link}
+
+
+def dataset_names(info: dict[str, Any]) -> list[str] | None:
+    """The card's `datasets`: Hub dataset ids where weights_info names one, else the short dataset name."""
+    names = [d if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", d) else info.get("dataset_name", d)
+             for d in info.get("datasets") or []]
+    names = names or ([info["dataset_name"]] if info.get("dataset_name") else [])
+    return list(dict.fromkeys(names)) or None
+
+
+def readable(value: Any) -> str:
+    """A hyper-parameter as a table cell: lists of options as `name (key=value, ...)`, mappings as key=value."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={readable(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
+        items = [(v.get("name", ""), readable({k: x for k, x in v.items() if k != "name"})) for v in value]
+        return "; ".join(f"{name} ({options})" if options else name for name, options in items)
+    if isinstance(value, (list, tuple)):
+        return " x ".join(map(str, value)) if all(isinstance(v, int) for v in value) else ", ".join(map(str, value))
+    return str(value)
+
+
+def remote_code_section(digests: dict[str, str], repo_id: str) -> str:
+    """The card's section on the repo's Python files: how plain transformers uses them, and their sha256."""
+    rows = "\n".join(f"| `{name}` | `{digest}` |" for name, digest in sorted(digests.items()))
+    return f"""
+
+## Use without medhub (transformers remote code)
+
+The `.py` files of this repo are medhub's own modules, copied by medhub when it saved the model, so that plain
+`transformers` loads it (`trust_remote_code=True` runs them: check them against the sha256 below first).
+medhub itself never runs them: `medhub.MedModel.from_pretrained` uses the installed medhub's classes.
+
+```python
+from transformers import AutoModel, AutoImageProcessor
+model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True)  # float32
+processor = AutoImageProcessor.from_pretrained("{repo_id}", trust_remote_code=True)
+```
+
+Without medhub the processor takes PIL images and arrays; DICOM, NIfTI and file paths need medhub.
+
+| file | sha256 |
+|---|---|
+{rows}
+"""
+
+
+__all__ = ["generate_model_card", "license_fields", "readable"]

@@ -1,170 +1,51 @@
-"""Base of every medhub model: a `transformers.PreTrainedModel` that loads safetensors only, strictly.
+"""Base of every medhub model: `medhub.modeling_base.MedModelBase` (the network side: paper, processor class,
+input validation, `infer`) plus loading and saving that take safetensors only, strictly.
 
 What medhub adds to transformers' loading and saving:
 - `from_pretrained` resolves ids through `medhub.hub` (local folder, Hub, then the local zoo), refuses
   pickle-only repos, checks safetensors framing, and raises `WeightsMismatchError` naming missing,
   unexpected or wrongly shaped keys instead of returning a partly random model;
 - `save_pretrained` also writes `preprocessor_config.json` and a generated `README.md` model card;
+  together with the remote code that lets plain transformers load the repo (`medhub.remote_code`);
 - `push_to_hub` uploads exactly those files in one commit;
-- `validate_pixel_values` gives every family the same clear input errors;
-- `infer(pixel_values, roi_mask=..., tta=...)` runs the model on a whole preprocessed image through the
-  inferer the family chooses (`inferer()`, see `medhub.inference.inferers`): the one way every caller runs a
-  model on whole images;
 - each family names its image processor class (`processor_class`); `default_image_processor()` is that class's
   default for the config.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
-from torch import nn
-from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.initialization import no_init_weights
 
 from .auto import load_config, load_image_processor
-from .configuration_utils import MedPreTrainedConfig
-from .errors import ConfigError, CorruptWeightsError, InputError, WeightsMismatchError, describe_keys
+from .errors import ConfigError, CorruptWeightsError, WeightsMismatchError, describe_keys
 from .hub import CARD_NAME, PROCESSOR_NAME, resolve_model, upload_folder
-from .inference.inferers import ClassifierInferer, InferenceSettings, Inferer, SlidingWindowInferer
+from .inference.inferers import Inferer
 from .logging_utils import get_logger
 from .model_card import generate_model_card
+from .modeling_base import MedModelBase, Paper  # noqa: F401  (Paper: families import it from here)
 from .registry import MODEL_REGISTRY
+from .remote_code import write_remote_code
 from .weights_files import check_weight_dtypes
 from .weights_info import read_weights_info
 
 logger = get_logger("modeling")
 
 
-@dataclass(frozen=True)
-class Paper:
-    """The paper a family implements, as its model card cites it: title, URL, BibTeX, and a short summary of the
-    architecture."""
+class MedPreTrainedModel(MedModelBase):
+    """A medhub model: `MedModelBase` (the network side) plus medhub's loading, saving and sharing."""
 
-    title: str
-    url: str
-    bibtex: str
-    summary: str
-
-
-class MedPreTrainedModel(PreTrainedModel):
-    config_class = MedPreTrainedConfig
-    base_model_prefix = "medhub"
-    main_input_name = "pixel_values"
-    input_modalities = ("image",)
-
-    # What the generated model card says about the architecture (set by each family).
-    paper: ClassVar[Paper] = Paper("", "", "", "")
-    pipeline_tag: ClassVar[str] = ""
-    # The family's image processor class (preprocessor_config.json), registered with AutoImageProcessor.
-    processor_class: ClassVar[type | None] = None
-
-    def __init__(self, config: MedPreTrainedConfig, *inputs, **kwargs):
-        super().__init__(config, *inputs, **kwargs)
-        # An image processor that travels with the weights (preprocessor_config.json); not a module.
-        self.image_processor = None
-
-    @property
-    def spatial_dims(self) -> int:
-        """2 for images, 3 for volumes."""
-        return int(getattr(self.config, "spatial_dims", 2) or 2)
-
-    def output_options(self, output_hidden_states: bool | None, return_dict: bool | None) -> tuple[bool, bool]:
-        """(output_hidden_states, return_dict) of a forward call: the arguments given, else the config's."""
-        return (bool(self.config.output_hidden_states if output_hidden_states is None else output_hidden_states),
-                bool(self.config.return_dict if return_dict is None else return_dict))
-
-    @property
-    def input_size_multiple(self) -> int:
-        """Input sizes the network takes are multiples of this (U-Nets: 2**depth)."""
-        return 1
-
-    def example_input_size(self) -> tuple[int, ...]:
-        """A small spatial size the network takes (families override): used for `dummy_inputs` and tests."""
-        return (32,) * self.spatial_dims
-
-    @property
-    def dummy_inputs(self) -> dict[str, torch.Tensor]:
-        """A random batch of two inputs of `example_input_size()` (transformers' hook for dummy inputs)."""
-        return {"pixel_values": torch.randn(2, self.config.in_channels, *self.example_input_size())}
-
-    # -- whole-image inference: the one way every caller runs the model on a whole image --------------------
     def inferer(self, **overrides: Any) -> Inferer:
-        """This model's inferer with its settings: defaults, then `weights_info["inference"]` (saved with the
-        weights), then `overrides` (InferenceSettings fields; None leaves a setting as it is)."""
-        saved = read_weights_info(self.config).get("inference")
-        settings = InferenceSettings.from_dict(saved).merged(**overrides)
-        return self.inferer_class()(settings)
-
-    def inferer_class(self) -> type[Inferer]:
-        """Classifiers: one forward pass; segmenters: Gaussian sliding window (families override)."""
-        return ClassifierInferer if self.pipeline_tag == "image-classification" else SlidingWindowInferer
-
-    def infer(self, pixel_values: torch.Tensor, *, roi_mask: Any = None, tta: bool = False,
-              **overrides: Any) -> torch.Tensor:
-        """Class probabilities (N, num_labels, *spatial) on the CPU for a preprocessed input (N, C, *spatial).
-
-        roi_mask: (*spatial) mask restricting a segmentation (outside it: background); tta: average flips;
-        overrides: InferenceSettings fields (roi_size, overlap, batch_size, roi_margin, tta_axes, precision)."""
-        return self.inferer(**overrides)(self, pixel_values, roi_mask=roi_mask, tta=tta)
-
-    # -- weights initialisation: He (Kaiming) normal for convolutions, as U-Net/DeepMedic/ResNet use ----
-    def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
-            init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm,
-                                 nn.InstanceNorm2d, nn.InstanceNorm3d)):
-            if getattr(module, "weight", None) is not None:
-                init.ones_(module.weight)
-                init.zeros_(module.bias)
-            if getattr(module, "running_mean", None) is not None:
-                init.zeros_(module.running_mean)
-                init.ones_(module.running_var)
-            if getattr(module, "num_batches_tracked", None) is not None:
-                init.zeros_(module.num_batches_tracked)
-
-    # -- input validation shared by every family ------------------------------------------------------
-    def validate_pixel_values(self, pixel_values: Any, spatial_dims: int | None = None,
-                              min_size: int | tuple[int, ...] | None = None, name: str = "pixel_values") -> None:
-        """Raise `InputError` for a non-tensor, wrong rank, wrong channel count, too small or non-finite input."""
-        spatial_dims = spatial_dims or getattr(self.config, "spatial_dims", 2)
-        if not isinstance(pixel_values, torch.Tensor):
-            raise InputError(f"{name}: expected a torch.Tensor, got {type(pixel_values).__name__}")
-        expected = "(batch, channels, " + ", ".join("HWD"[:spatial_dims] if spatial_dims < 3 else "DHW") + ")"
-        if pixel_values.ndim != spatial_dims + 2:
-            raise InputError(f"{name}: expected a {spatial_dims + 2}-D tensor {expected}, got shape "
-                             f"{tuple(pixel_values.shape)}")
-        if pixel_values.shape[1] != self.config.in_channels:
-            names = f" {self.config.channel_names}" if self.config.channel_names else ""
-            raise InputError(
-                f"{name}: expected {self.config.in_channels} channel(s){names} in dim 1, got {pixel_values.shape[1]} "
-                f"(shape {tuple(pixel_values.shape)})"
-            )
-        if min_size is not None:
-            mins = (min_size,) * spatial_dims if isinstance(min_size, int) else tuple(min_size)
-            if any(s < m for s, m in zip(pixel_values.shape[2:], mins)):
-                raise InputError(
-                    f"{name}: spatial size {tuple(pixel_values.shape[2:])} is too small for this model; "
-                    f"the minimum is {mins}"
-                )
-        if pixel_values.is_floating_point() and not pixel_values.is_meta and not torch.isfinite(pixel_values).all():
-            bad = (~torch.isfinite(pixel_values)).sum().item()
-            raise InputError(f"{name}: {bad} non-finite value(s) (NaN or Inf); clean or mask the image first")
+        read_weights_info(self.config)  # weights_info changed after loading is checked as a loaded one is
+        return super().inferer(**overrides)
 
     # -- loading ----------------------------------------------------------------------------------------
     @classmethod
@@ -225,13 +106,14 @@ class MedPreTrainedModel(PreTrainedModel):
         generated before anything is written, so bad metadata leaves no folder without its README.md."""
         read_weights_info(self.config)
         self.config._check_id2label()
-        text = card if card is not None else generate_model_card(self)
+        if card is None:
+            generate_model_card(self)  # a card that cannot be written fails here, before any file is
         super().save_pretrained(save_directory, *args, **kwargs)
         save_directory = Path(save_directory)
         processor = self.image_processor or self.default_image_processor()
         if processor is not None:
             processor.save_pretrained(save_directory)
-        (save_directory / CARD_NAME).write_text(text, encoding="utf-8")
+        write_repo_files(self, save_directory, card=card, storage_dtype=str(self.dtype).removeprefix("torch."))
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | bool | None = None,
                     commit_message: str | None = None, revision: str | None = None, create_pr: bool = False,
@@ -282,6 +164,21 @@ def _fast_load(cls, config, folder: Path, kwargs: dict):
     model.load_state_dict(state, strict=True)
     model.config.dtype = torch.float32
     return model, {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
+
+
+def write_repo_files(model, folder: Path, card: str | None = None, storage_dtype: str | None = None) -> None:
+    """Next to saved weights: the remote code plain transformers needs (`medhub.remote_code`), config.json's
+    `dtype` (float32: what every path computes in, whatever dtype the weights are stored in) and the model card
+    (which records the code's sha256). `storage_dtype`: the weights file's dtype when it differs."""
+    digests = write_remote_code(model, folder)
+    fields = {"dtype": "float32"}
+    if storage_dtype not in (None, "float32"):
+        fields["storage_dtype"] = storage_dtype
+    config_file = folder / "config.json"
+    data = json.loads(config_file.read_text(encoding="utf-8"))
+    config_file.write_text(json.dumps({**data, **fields}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = card if card is not None else generate_model_card(model, remote_code=digests)
+    (folder / CARD_NAME).write_text(text, encoding="utf-8")
 
 
 def _raise_on_bad_loading(folder: Path, info: dict) -> None:

@@ -54,6 +54,7 @@ class MedImageProcessor(BaseImageProcessor):
             raise ConfigError(f"{cls.__name__}.{bad}: expected a finite number (NaN and infinity are refused)")
         kind = data.pop("image_processor_type", cls.__name__)
         data.pop("processor_class", None)
+        data.pop("auto_map", None)  # where plain transformers finds this class in a Hub repo (medhub.remote_code)
         if kind != cls.__name__:
             raise ConfigError(f"image_processor_type {kind!r} cannot be loaded as a {cls.__name__}")
         fields = set(cls.field_names())
