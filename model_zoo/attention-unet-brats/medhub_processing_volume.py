@@ -105,6 +105,10 @@ class VolumeImageProcessor(MedImageProcessor):
                               f"expected one of {list(INTENSITY_MODES)}")
         if zscore_region not in ZSCORE_REGIONS:
             raise ConfigError(f"{name}.zscore_region={zscore_region!r}: expected one of {list(ZSCORE_REGIONS)}")
+        for field, value in (("window_center", window_center), ("window_width", window_width)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not np.isfinite(value)):
+                raise ConfigError(f"{name}.{field}={value!r}: expected a finite number (HU) or None")
         window_missing = window_center is None or window_width is None or window_width <= 0
         if intensity_normalization == "ct_window" and window_missing:
             raise ConfigError(f"{name}: intensity_normalization='ct_window' needs window_center and a positive "

@@ -29,8 +29,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .medhub_acceleration import check_precision, optimize_for_inference, precision_context
+from .medhub_acceleration import optimize_for_inference
 from .medhub_errors import InputError
+from .medhub_precision import check_precision, precision_context, resolve_precision
 from .geometry_deepmedic import Triple, as_triple, subsampled_offset
 
 
@@ -68,12 +69,13 @@ def segment_volume(model, volume: torch.Tensor, batch_size: int = 10, progress: 
     segment_size: normal-pathway segment per axis (default config.inference_segment_size).
     roi_mask: optional (D, H, W) mask; tiles whose normal segment holds no mask voxel are skipped (their
         outputs stay 0), as the original does with a brain mask.
-    precision: "fp32" (exact) or "bf16" (autocast; an explicit speed/accuracy trade, see the module docstring).
+    precision: "fp32" (exact), "bf16" (autocast; an explicit speed/accuracy trade, see the module docstring) or
+        "auto" (bf16 only where the hardware has it natively, `medhub.precision`).
     compile: run a torch.compile'd frozen copy of the model (same function; see the module docstring).
     """
     config = model.config
     _check_volume(model, volume, roi_mask)
-    check_precision(precision)
+    precision = resolve_precision(check_precision(precision), next(model.parameters()).device.type)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size={batch_size!r}: expected an integer >= 1")
     segment = as_triple(segment_size if segment_size is not None else config.inference_segment_size, "segment_size")

@@ -6,12 +6,13 @@
   convolutions that feed them (found by tracing one forward pass, then checked against the original on
   `example`: within 1e-4 or an error), weights in channels_last memory format, optionally compiled with
   `torch.compile` (inductor, weight freezing). The result computes the same float32 function as eager.
-- `precision_context("bf16")` is `torch.autocast` to bfloat16 (CPU or CUDA); "fp32" is a no-op. bf16 is
-  an explicit choice: its accuracy delta must be reported (see benchmarks/RESULTS.md).
+- `precision_context("bf16")` is `torch.autocast` to bfloat16 (CPU or CUDA); "fp32" is a no-op; "auto" is bf16
+  only where the hardware has native bf16 (`medhub.precision`). bf16 trades accuracy for speed: its accuracy
+  delta must be reported (see benchmarks/RESULTS.md).
 - `FastPredictor(model, precision=..., channels_last=...)` is a callable `x -> logits` (float32) running
   under `torch.inference_mode`, usable as the `model_fn` of `medhub.inference.sliding_window_inference`.
-- `export_onnx(model, example, path)` + `OnnxPredictor(path)`: the float32 model through onnxruntime (exact to
-  ~1e-5; on a shared 2-core CPU it was the fastest float32 path, see benchmarks/RESULTS.md rows 1-3 and 8).
+- `optimize_for_inference(model, example, backend="onnxruntime")`: the float32 model through onnxruntime
+  (`medhub.onnx_runtime`: exact to ~1e-5, checked; the fastest float32 path in benchmarks/RESULTS.md rows 1-3, 8).
 
 Conv-BN folding is the classic eval-time identity: conv(x) * g / sqrt(v + e) + (b - m) * g / sqrt(v + e)
 + beta is one convolution with rescaled weights and a bias. Pre-activation blocks (BN -> ReLU -> conv, as
@@ -20,7 +21,6 @@ DenseNet and DeepMedic) cannot be folded that way and are left alone.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from collections.abc import Callable
@@ -31,25 +31,13 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .medhub_errors import InputError
 from .medhub_logging_utils import get_logger
+from .medhub_precision import PRECISIONS, check_precision, precision_context, resolve_precision
 
 logger = get_logger("acceleration")
 
-PRECISIONS = ("fp32", "bf16")
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-
-
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
-    return precision
-
-
-def precision_context(precision: str = "fp32", device_type: str = "cpu"):
-    """`torch.autocast` to bfloat16 for precision="bf16"; a no-op context for "fp32"."""
-    if check_precision(precision) == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+BACKENDS = ("pytorch", "onnxruntime")
 
 
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -157,7 +145,7 @@ def _set_module(root: nn.Module, name: str, module: nn.Module) -> None:
 
 def optimize_for_inference(model: nn.Module, example: torch.Tensor, *, channels_last: bool = True,
                            fuse_bn: bool = True, compile: bool = False, precision: str = "fp32",
-                           **forward_kwargs) -> nn.Module:
+                           backend: str = "pytorch", **forward_kwargs) -> nn.Module:
     """An eval-mode copy of `model` that computes the same float32 function, faster on CPU.
 
     example: one input batch (shape and dtype of real inputs) used to find foldable conv/BN pairs, to check
@@ -166,11 +154,24 @@ def optimize_for_inference(model: nn.Module, example: torch.Tensor, *, channels_
         inference graph). The compile time is logged and stored as `model.medhub_compile_seconds`.
         Shapes are static: call it with inputs of the example's shape, layout and dtype (others recompile).
     precision: the precision the compiled model will run under ("bf16": compiled under bf16 autocast, so
-        calls under `precision_context("bf16")` do not compile again).
+        calls under `precision_context("bf16")` do not compile again; "auto": bf16 where it is native, see
+        `medhub.precision`).
+    backend: "pytorch", or "onnxruntime": an `OnnxRuntimeModel` (float32 graphs run by onnxruntime, each checked
+        against eager PyTorch within 1e-4; `pip install medhub[fast]`); channels_last, fuse_bn and compile are
+        PyTorch's and do not apply.
     """
     if not isinstance(example, torch.Tensor):
         raise InputError(f"example: expected a torch.Tensor batch, got {type(example).__name__}")
-    check_precision(precision)
+    if backend not in BACKENDS:
+        raise InputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    precision = resolve_precision(precision, example.device.type)
+    if backend == "onnxruntime":
+        if compile or precision != "fp32" or forward_kwargs:
+            raise InputError("backend='onnxruntime' runs the float32 `pixel_values -> logits` graph: compile, "
+                             f"precision={precision!r} and extra forward arguments do not apply")
+        from .medhub_onnx_runtime import OnnxRuntimeModel
+
+        return OnnxRuntimeModel(copy.deepcopy(model).eval(), example.cpu())
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
@@ -195,6 +196,21 @@ def optimize_for_inference(model: nn.Module, example: torch.Tensor, *, channels_
     return fast
 
 
+def with_backend(model: nn.Module, backend: str = "pytorch") -> nn.Module:
+    """`model` itself for "pytorch"; for "onnxruntime" an `OnnxRuntimeModel` around it (graphs exported per input
+    shape on first use, each checked against `model`; CPU only)."""
+    if backend not in BACKENDS:
+        raise InputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "pytorch":
+        return model
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        raise InputError(f"backend='onnxruntime' runs on the CPU; the model is on {device}")
+    from .medhub_onnx_runtime import OnnxRuntimeModel
+
+    return OnnxRuntimeModel(model)
+
+
 class FastPredictor:
     """`x -> float32 logits` under inference_mode, with channels_last inputs and optional bf16 autocast.
 
@@ -205,7 +221,7 @@ class FastPredictor:
 
     def __init__(self, model: Callable, precision: str = "fp32", channels_last: bool = True, **forward_kwargs):
         self.model = model
-        self.precision = check_precision(precision)
+        self.precision = check_precision(precision)  # "auto" is resolved per call, for the input's device
         self.channels_last = channels_last
         self.forward_kwargs = forward_kwargs
 
@@ -217,42 +233,5 @@ class FastPredictor:
         return out.float()
 
 
-class _LogitsOnly(nn.Module):
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return _logits(self.model(pixel_values=pixel_values))
-
-
-def export_onnx(model: nn.Module, example: torch.Tensor, path, opset: int = 17) -> float:
-    """Export `model` (pixel_values -> logits) to ONNX at `path` with the TorchScript exporter; return the max abs
-    difference between onnxruntime and eager float32 on `example` (needs `onnxruntime`: pip install medhub[bench])."""
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        reference = _logits(model(pixel_values=example)).float()
-    torch.onnx.export(_LogitsOnly(model).eval(), (example,), str(path), dynamo=False, input_names=["pixel_values"],
-                      output_names=["logits"], opset_version=opset)
-    model.train(was_training)  # the exporter restores the wrapper's mode onto the model; put the caller's back
-    got = OnnxPredictor(path)(example)
-    return float((got - reference).abs().max())
-
-
-class OnnxPredictor:
-    """`x -> float32 logits` through onnxruntime's CPU provider (an exported float32 model: exact to ~1e-5)."""
-
-    def __init__(self, path, threads: int | None = None):
-        try:  # onnxruntime comes with medhub; without it this code path names what is missing
-            import onnxruntime as ort
-        except ImportError:
-            from .medhub_optional import Missing
-            ort = Missing('onnxruntime', 'ort')
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.session.run(None, {"pixel_values": x.detach().cpu().numpy()})[0])
+__all__ = ["BACKENDS", "PRECISIONS", "FastPredictor", "check_precision", "find_conv_bn_pairs", "fuse_conv_bn",
+           "optimize_for_inference", "precision_context", "to_channels_last", "with_backend"]

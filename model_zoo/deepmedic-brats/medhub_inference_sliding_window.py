@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .medhub_acceleration import check_precision, precision_context
 from .medhub_errors import InputError
+from .medhub_precision import check_precision, precision_context, resolve_precision
 from .medhub_inference__utils import as_spatial_tuple, check_batch_size, check_image, check_output, window_slices
 
 __all__ = ["gaussian_importance_map", "sliding_window_inference", "window_starts"]
@@ -90,8 +90,9 @@ def sliding_window_inference(
     `model_fn` maps a batch of windows (B, C, *roi_size) to logits (B, C_out, *roi_size). Windows are moved to
     `device` (default: the image's), where the output buffer also lives; the result (N, C_out, *spatial) is
     returned there, accumulated in float32 (or the model's dtype if wider).
-    precision: "fp32" (exact) or "bf16": `model_fn` runs under bfloat16 autocast (an explicit speed/accuracy
-    trade; blending and accumulation stay float32). See `medhub.acceleration` for the exact fast path.
+    precision: "fp32" (exact), "bf16": `model_fn` runs under bfloat16 autocast (an explicit speed/accuracy
+    trade; blending and accumulation stay float32), or "auto" (bf16 only where native, `medhub.precision`).
+    See `medhub.acceleration` for the exact fast path.
     """
     check_precision(precision)
     image = check_image(image)
@@ -103,6 +104,7 @@ def sliding_window_inference(
         raise InputError(f"mode: expected 'gaussian' or 'constant', got {mode!r}")
     check_batch_size(batch_size)
     device = torch.device(device) if device is not None else image.device
+    precision = resolve_precision(precision, device.type)  # "auto": bf16 only where it is native
 
     with torch.inference_mode():
         padded, crop = _pad_to_roi(image, roi)

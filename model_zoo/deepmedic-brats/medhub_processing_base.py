@@ -27,6 +27,7 @@ from transformers.image_processing_base import BatchFeature
 from transformers.image_processing_utils import BaseImageProcessor
 
 from .medhub_errors import ConfigError, InputError
+from .medhub_weights_info import non_finite_path
 
 RESAMPLE_MODES = ("bilinear", "area", "nearest")
 
@@ -50,6 +51,9 @@ class MedImageProcessor(BaseImageProcessor):
     @classmethod
     def from_dict(cls, image_processor_dict: dict[str, Any], **kwargs):
         data = dict(image_processor_dict)
+        bad = non_finite_path(data)
+        if bad is not None:  # JSON's 1e999 parses to inf: `window_width: 1e999` would turn every pixel into NaN
+            raise ConfigError(f"{cls.__name__}.{bad}: expected a finite number (NaN and infinity are refused)")
         kind = data.pop("image_processor_type", cls.__name__)
         data.pop("processor_class", None)
         data.pop("auto_map", None)  # where plain transformers finds this class in a Hub repo (medhub.remote_code)

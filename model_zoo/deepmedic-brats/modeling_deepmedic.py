@@ -276,8 +276,8 @@ class DeepMedicForSegmentation(DeepMedicPreTrainedModel):
                        precision: str = "fp32", compile: bool = False):
         """Class probabilities (num_labels, D, H, W) for a whole volume (C, D, H, W); see inference_deepmedic.
 
-        precision: "fp32" (exact, the default) or "bf16" (autocast: faster on CPUs with native bf16, probabilities
-        slightly different from float32).
+        precision: "fp32" (exact, the default), "bf16" (autocast: faster on CPUs with native bf16, probabilities
+        slightly different from float32) or "auto" (bf16 only where native, see `medhub.precision`).
         compile: torch.compile a frozen copy first, then run faster (benchmarks/RESULTS.md, row 5, has both)."""
         return segment_volume(self, volume, batch_size=batch_size, progress=progress,
                               segment_size=segment_size, roi_mask=roi_mask, precision=precision, compile=compile)

@@ -34,8 +34,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .medhub_acceleration import PRECISIONS
 from .medhub_errors import ConfigError, InputError
+from .medhub_precision import PRECISION_CHOICES, precision_context, resolve_precision
 from .medhub_inference_overlap_tile import mirror_pad, overlap_tile_inference
 from .medhub_inference_sliding_window import sliding_window_inference
 from .medhub_inference_tta import flip_tta
@@ -52,7 +52,8 @@ class InferenceSettings:
     spatial axis (None: the model's default); overlap: sliding-window overlap in [0, 1); batch_size: windows,
     tiles or segments per forward pass; roi_margin: voxels kept around a ROI mask's bounding box; tta_axes:
     spatial axes mirrored by test-time augmentation (None: every axis for segmenters, the last for
-    classifiers); precision: "fp32" (exact) or "bf16" (autocast, an explicit speed/accuracy trade)."""
+    classifiers); precision: "fp32" (exact, the library default), "bf16" (autocast, an explicit speed/accuracy
+    trade) or "auto" (bf16 only where the hardware has it natively; `medhub predict` and the Spaces' default)."""
 
     roi_size: int | tuple[int, ...] | None = None
     overlap: float = 0.5
@@ -119,8 +120,8 @@ def _check_axes(value: Any, where: str) -> tuple[int, ...]:
 
 
 def _check_precision(value: Any, where: str) -> str:
-    if value not in PRECISIONS:
-        raise ConfigError(f"{where}={value!r}: expected one of {list(PRECISIONS)}")
+    if value not in PRECISION_CHOICES:
+        raise ConfigError(f"{where}={value!r}: expected one of {list(PRECISION_CHOICES)}")
     return value
 
 
@@ -159,7 +160,8 @@ class Inferer:
 
     def __call__(self, model, pixel_values: torch.Tensor, roi_mask: Any = None, tta: bool = False) -> torch.Tensor:
         x = _model_input(model, pixel_values)
-        with torch.inference_mode():
+        precision = resolve_precision(self.settings.precision, x.device.type)  # "auto": bf16 only where native
+        with torch.inference_mode(), precision_context(precision, x.device.type):
             if roi_mask is None:
                 return self._probabilities(model, x, None, tta).cpu()
             if not self.dense:

@@ -4,7 +4,9 @@
 
 Family configs declare typed fields (the constructor signature is the config schema) and override
 `check()`; validation happens once, here, at construction, and raises `ConfigError` naming the field.
-Sizes are bounded so that a hostile `config.json` (say, width 10**9) is refused before any allocation.
+Sizes are bounded so that a hostile `config.json` (say, width 10**9) is refused before any allocation, each
+field on its own and then the parameter count they imply together (`medhub.config_size`); `weights_info` is
+checked against its schema (`medhub.weights_info`) and `id2label` must number the labels 0..num_labels-1.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
+from .medhub_config_size import check_parameter_count
 from .medhub_errors import ConfigError
+from .medhub_weights_info import check_weights_info
 
 # Bounds used by family configs; generous for real models, far below what would exhaust memory.
 MAX_CHANNELS = 4096
@@ -42,6 +46,7 @@ class MedPreTrainedConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
         self._check_common()
         self.check()
+        check_parameter_count(self)  # last: the count builds the model on the meta device from checked fields
 
     # -- validation -------------------------------------------------------------------------------
     def _check_common(self) -> None:
@@ -53,6 +58,15 @@ class MedPreTrainedConfig(PreTrainedConfig):
                 f"{type(self).__name__}.channel_names has {len(self.channel_names)} names "
                 f"{self.channel_names} but in_channels={self.in_channels}"
             )
+        self._check_id2label()
+        check_weights_info(self.weights_info, f"{type(self).__name__}.weights_info")
+
+    def _check_id2label(self) -> None:
+        """Labels are numbered 0..num_labels-1 ({"0": .., "5": ..} used to fail later with KeyError: 1)."""
+        keys = sorted(self.id2label or {})
+        if keys != list(range(len(keys))) or len(keys) != self.num_labels:
+            raise ConfigError(f"{type(self).__name__}.id2label keys {[str(k) for k in keys]}: expected the label "
+                              f"numbers 0..{self.num_labels - 1}, each once")
 
     def check(self) -> None:
         """Family-specific validation; raise `ConfigError` naming the field and what was expected."""
