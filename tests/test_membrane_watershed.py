@@ -102,7 +102,7 @@ def test_predict_writes_instances_for_weights_that_name_them(shared_data, tmp_pa
     plain.save_pretrained(tmp_path / "plain")
     predict_paths(str(tmp_path / "plain"), [shared_data / "isbi2012-em/train/image/0.png"], tmp_path / "out2",
                   progress=False)
-    assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["0_mask.png", "0_overlay.png"]
+    assert sorted(p.name for p in (tmp_path / "out2").glob("*.png")) == ["0_mask.png", "0_overlay.png"]
 
 
 def test_evaluate_scores_the_instances_the_weights_name(shared_data, tmp_path):

@@ -153,3 +153,19 @@ def test_predicted_label_at_the_stored_threshold_and_heatmaps_only_when_asked(sh
     assert {r["predicted"] for r in read_rows(tmp_path / "a")} == {"pneumonia"}
     assert {r["predicted"] for r in read_rows(tmp_path / "b")} == {"normal"}
     assert not list((tmp_path / "a").glob("*_heatmap.png")) and len(list((tmp_path / "b").glob("*_heatmap.png"))) == 4
+
+
+def test_a_killed_runs_torn_manifest_line_is_ignored_and_damage_is_named(shared_data, tmp_path):
+    model = medhub.MedModel.from_config(UNetConfig(base_width=4, depth=2, padding="same", num_labels=2))
+    (tmp_path / "in").mkdir()
+    Image.open(shared_data / "isbi2012-em/train/image/0.png").crop((0, 0, 64, 64)).save(tmp_path / "in/a.png")
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / MANIFEST_NAME).write_text('{"stem": "a", "inputs": [{"pa')  # a run killed mid-line
+    assert predict_paths(model, [tmp_path / "in"], out, progress=False).predicted
+    lines = (out / MANIFEST_NAME).read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["stem"] == "a"
+    assert predict_paths(model, [tmp_path / "in"], out, progress=False).skipped == [str(tmp_path / "in/a.png")]
+    (out / MANIFEST_NAME).write_text("not json\n" + lines[0] + "\n")
+    with pytest.raises(medhub.errors.InputError, match=f"{MANIFEST_NAME}: line 1 is not a manifest entry"):
+        predict_paths(model, [tmp_path / "in"], out, progress=False)

@@ -69,7 +69,7 @@ def _summary(model, report, out: Path) -> str:
         rows = list(csv.DictReader(open(out / "predictions.csv")))
         parts = []
         for row in rows:
-            scores = {k: float(v) for k, v in row.items() if k != "input"}
+            scores = {k: float(row[k]) for k in model.config.labels}
             top = max(scores, key=scores.get)
             parts.append(f"{Path(row['input']).name}: {top} {scores[top]:.2f}")
         return "; ".join(parts)

@@ -60,7 +60,8 @@ class OutputManifest:
         self.path = out_dir / MANIFEST_NAME
         self.entries: dict[str, dict[str, Any]] = {}
         text = self.path.read_text(encoding="utf-8") if self.path.is_file() else ""
-        self._torn = bool(text) and not text.endswith("\n")  # a killed run's partial last line
+        # A killed run's partial last line is cut off before the next entry is appended.
+        self._torn_at = len(text[:text.rfind("\n") + 1].encode()) if text and not text.endswith("\n") else None
         for number, line in enumerate(text.splitlines(keepends=True), 1):
             if not line.strip():
                 continue
@@ -84,8 +85,10 @@ class OutputManifest:
         entry = {"stem": stem, **produced_by, "outputs": [str(p.resolve()) for p in outputs]}
         self.entries[stem] = entry
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(("\n" if self._torn else "") + json.dumps(entry, sort_keys=True) + "\n")
-            self._torn = False
+            if self._torn_at is not None:
+                fh.truncate(self._torn_at)
+                self._torn_at = None
+            fh.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
 @contextmanager
