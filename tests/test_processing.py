@@ -80,7 +80,7 @@ def test_radiograph_errors():
         processor(np.array([[0.0, np.nan], [1.0, 2.0]], dtype=np.float32))
     with pytest.raises(InputError, match=r"expected \(H, W\) or \(H, W, C\)"):
         processor(np.zeros((4, 4, 4, 4), np.uint8))
-    with pytest.raises(InputError, match="expected \\(H, W\\) or \\(H, W, C\\) with C in 1, 3, 4"):
+    with pytest.raises(InputError, match="expected \\(H, W\\) or \\(H, W, C\\) with C in 1, 2, 3, 4"):
         processor(np.zeros((4, 4, 5), np.uint8))
     with pytest.raises(ConfigError, match="num_channels"):
         RadiographImageProcessor(num_channels=2)

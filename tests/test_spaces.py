@@ -313,3 +313,18 @@ def test_gpu_wrapper_uses_spaces_when_importable(monkeypatch):
     fake.GPU = lambda f: ("wrapped", f)
     monkeypatch.setitem(sys.modules, "spaces", fake)
     assert gpu(fn) == ("wrapped", fn)
+
+
+def test_la_png_is_read_and_errors_never_show_the_servers_upload_path(client, server, shared_data, tmp_path):
+    """Issue 15 §6: a greyscale+alpha (LA) PNG is read like any PNG (alpha dropped), and a refused upload's message
+    names the file as the user gave it, never the server's upload folder."""
+    la = tmp_path / "xray_la.png"
+    Image.open(shared_data / XRAYS / "00000001_000.png").convert("LA").resize((256, 256)).save(la)
+    labels = client.predict(handle_file(la), 0.5, api_name="/chexnet_pneumonia")[1]
+    assert set(_confidences(labels)) == {"normal", "pneumonia"}
+    assert client.predict(handle_file(la), None, 0.4, api_name="/unet_isbi2012")
+    bad = _bad_inputs(tmp_path, shared_data)["text"]
+    with pytest.raises(Exception, match="notes.txt") as refused:
+        client.predict(handle_file(bad), 0.4, api_name="/chexnet_pneumonia")
+    assert "/tmp" not in str(refused.value) and "gradio" not in str(refused.value).lower()
+    assert server.alive()

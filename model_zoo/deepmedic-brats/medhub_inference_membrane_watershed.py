@@ -33,8 +33,6 @@ from .medhub_errors import ConfigError, InputError
 
 __all__ = ["membrane_watershed", "watershed_options"]
 
-_FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
-
 
 def membrane_watershed(cell_probability, seed_threshold: float = 0.7, min_seed_size: int = 50,
                        smoothing: float = 1.0) -> np.ndarray:
@@ -67,7 +65,7 @@ def membrane_watershed(cell_probability, seed_threshold: float = 0.7, min_seed_s
     prob = prob.astype(np.float64)
     if smoothing:
         prob = ndimage.gaussian_filter(prob, smoothing)
-    seeds, _ = ndimage.label(prob > seed_threshold, structure=_FOUR_CONNECTED)
+    seeds, _ = ndimage.label(prob > seed_threshold, structure=ndimage.generate_binary_structure(2, 1))
     sizes = np.bincount(seeds.ravel())
     keep = sizes >= min_seed_size
     keep[0] = False

@@ -32,12 +32,33 @@ def user_errors(fn: Callable) -> Callable:
         except gr.Error:
             raise
         except (MedhubError, ValueError, OSError) as err:
-            raise gr.Error(str(err), title="Input not accepted") from None
+            raise gr.Error(_as_uploaded(str(err), args, kwargs), title="Input not accepted") from None
         except MemoryError:
             raise gr.Error("the input is too large to process on this machine; crop or downsample it") from None
         except Exception as err:  # noqa: BLE001 - the server must keep serving whatever a request does
-            raise gr.Error(f"could not process this input: {type(err).__name__}: {err}") from None
+            raise gr.Error(_as_uploaded(f"could not process this input: {type(err).__name__}: {err}", args, kwargs)) \
+                from None
     return wrapper
+
+
+def _as_uploaded(message: str, args: tuple, kwargs: dict) -> str:
+    """The message with every uploaded file's server path (gradio's upload folder) replaced by the file's name,
+    as the user gave it: the server's folders are nobody's business."""
+    paths: set[str] = set()
+
+    def collect(value) -> None:
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            collect(value.get("path"))
+        elif isinstance(value, (str, Path)) and Path(value).is_absolute():
+            paths.add(str(value))
+
+    collect(list(args) + list(kwargs.values()))
+    for path in sorted(paths, key=len, reverse=True):
+        message = message.replace(path, Path(path).name)
+    return message
 
 
 # -- outputs --------------------------------------------------------------------------------------------------
