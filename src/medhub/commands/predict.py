@@ -4,6 +4,8 @@
   medhub predict ./my-deepmedic brats/pat0003 --out out/brats            (a subject folder, channels by name)
   medhub predict ./my-deepmedic pat3/Flair.nii.gz,pat3/T1c.nii.gz --out out/brats   (channels in config order)
   medhub predict ./my-chexnet xrays/ --out out/cxr --tta                 (predictions.csv + heatmaps)
+  medhub predict medhub/unet-isbi2012 em.png --out out/em --tta --save-probabilities   (+ probability and
+                                                                          uncertainty maps)
 
 Outputs and what is done per model kind: see `medhub.predict`. Exit code 0 when every input was predicted or
 skipped (outputs already there; --overwrite recomputes), 1 when any input failed (each failure is listed), 2 for
@@ -52,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "512 in 2D, 96 in 3D)")
     parser.add_argument("--overlap", type=_fraction, default=None,
                         help="sliding-window overlap (default: the weights' inference settings, else 0.5)")
+    parser.add_argument("--save-probabilities", action="store_true",
+                        help="segmenters: also write the per-class probability map (<stem>_probabilities.npz for "
+                             "images, .nii.gz for volumes) and, with --tta, the uncertainty map (<stem>_uncertainty: "
+                             "entropy of the TTA-averaged probabilities)")
     parser.add_argument("--overwrite", action="store_true", help="recompute inputs whose outputs already exist")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -69,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     model = MedModel.from_pretrained(args.model)
     report = predict_paths(model, args.inputs, args.out, batch_size=args.batch_size, device=args.device, tta=args.tta,
                            roi_size=args.roi_size, overlap=args.overlap, overwrite=args.overwrite,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, save_probabilities=args.save_probabilities)
     skipped = f" (outputs already in {args.out}; --overwrite recomputes them)" if report.skipped else ""
     print(f"medhub predict: {len(report.predicted)} predicted, {len(report.skipped)} skipped{skipped}, "
           f"{len(report.failed)} failed")

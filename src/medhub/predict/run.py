@@ -17,8 +17,9 @@ from ..inference import instance_options
 from ..interpret import overlay_heatmap
 from ..io import save_nifti
 from .cases import Case, collect_cases
-from .inference import classify_image, segment_image, segment_subject
+from .inference import classify_image, predict_subject, segment_image
 from .pictures import instance_overlay, label_overlay
+from .probabilities import probability_paths, write_image_probabilities, write_volume_probabilities
 from .writers import (
     CSV_NAME,
     PredictionReport,
@@ -32,10 +33,13 @@ from .writers import (
 
 def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, batch_size: int | None = None,
                   device: str | torch.device | None = None, tta: bool = False, roi_size: int | None = None,
-                  overlap: float | None = None, overwrite: bool = False, progress: bool = True) -> PredictionReport:
+                  overlap: float | None = None, overwrite: bool = False, progress: bool = True,
+                  save_probabilities: bool = False) -> PredictionReport:
     """Predict every input (files, comma-joined channel files, folders) into `out_dir`.
 
     batch_size, roi_size, overlap: override the inference settings saved with the weights (None keeps them).
+    save_probabilities: segmenters also write the probability map (and with `tta` the uncertainty map: see
+    `medhub.predict.probabilities`).
     A failing input is reported (printed and listed in the report) and the others still run."""
     if isinstance(model, (str, Path)):
         model = MedModel.from_pretrained(model)
@@ -54,15 +58,16 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
     cases = collect_cases(model, inputs, out_dir)
     for case in tqdm(cases, desc="medhub predict", unit="input", disable=not progress):
         outputs = output_paths(task, dims, out_dir, case.stem, instances)
-        done = all(p.is_file() for p in outputs) and (table is None or case.name in table.rows)
+        extra = probability_paths(dims, out_dir, case.stem, tta) if save_probabilities and not classifier else []
+        done = all(p.is_file() for p in outputs + extra) and (table is None or case.name in table.rows)
         if done and not overwrite and case.error is None:
             report.skipped.append(case.name)
             continue
         try:
             if case.error is not None:
                 raise InputError(case.error)
-            _predict_case(model, case, outputs, table, options)
-            report.predicted[case.name] = outputs
+            _predict_case(model, case, outputs, table, options, extra)
+            report.predicted[case.name] = outputs + extra
         except Exception as err:  # noqa: BLE001 - one bad input must not stop a folder; reported below
             message = str(err) if isinstance(err, InputError) else f"{case.name}: {type(err).__name__}: {err}"
             report.failed.append((case.name, message))
@@ -71,10 +76,12 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
 
 
 def _predict_case(model, case: Case, outputs: list[Path], table: PredictionTable | None,
-                  options: dict[str, Any]) -> None:
+                  options: dict[str, Any], probability_files: list[Path]) -> None:
     if model.spatial_dims == 3:
-        labels, affine = segment_subject(model, case.paths, case.mask, where=case.name, **options)
-        atomic_write(outputs[0], lambda tmp: save_nifti(labels, affine, tmp))
+        volume = predict_subject(model, case.paths, case.mask, where=case.name, **options)
+        atomic_write(outputs[0], lambda tmp: save_nifti(volume.labels, volume.affine, tmp))
+        if probability_files:
+            write_volume_probabilities(volume, probability_files)
         return
     if len(case.paths) != 1:
         raise InputError(f"{case.name}: {len(case.paths)} files joined by commas; a 2D model takes one image per input")
@@ -86,6 +93,8 @@ def _predict_case(model, case: Case, outputs: list[Path], table: PredictionTable
     result = segment_image(model, case.paths[0], **options)
     save_png(result.labels if result.labels.dtype == np.uint8 else result.labels.astype(np.uint16), outputs[0])
     save_png(label_overlay(result.display, result.labels), outputs[1])
+    if probability_files:
+        write_image_probabilities(result, model.config.labels, probability_files)
     if len(outputs) == 4 and result.instances is not None:
         if result.instances.max() > np.iinfo(np.uint16).max:
             raise InputError(f"{case.name}: {result.instances.max()} cells; a 16-bit instances PNG holds 65535")
