@@ -3,6 +3,9 @@ and applied by the inferer, and `calibrate_classifier` on real PneumoniaMNIST va
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +111,22 @@ def test_calibrate_classifier_on_pneumoniamnist_validation(shared_data):
     assert after["auroc"] == pytest.approx(before["auroc"], abs=1e-3)  # the ranking is kept
     assert after["brier"] < before["brier"] and after["ece"] <= before["ece"]
     assert 0.0 <= after["threshold"] <= 1.0
+
+
+ZOO = Path(__file__).resolve().parents[1] / "model_zoo"
+CLASSIFIERS = ("chexnet-pneumonia", "resnet18-pneumonia", "vgg16-pneumonia")
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_zoo_classifiers_carry_their_calibration(name):
+    folder = ZOO / name
+    if not (folder / "config.json").is_file():
+        pytest.skip(f"model_zoo/{name} not present")
+    info = json.loads((folder / "config.json").read_text())["weights_info"]
+    calibration = info["calibration"]
+    assert 0.2 < calibration["temperature"] < 5 and calibration["split"] == "validation"
+    assert info["threshold"] == calibration["after"]["threshold"]
+    for when in ("before", "after"):
+        assert set(calibration[when]) == {"auroc", "accuracy", "ece", "brier", "threshold"}
+    card = (folder / "README.md").read_text()
+    assert "**Calibration**" in card and f"T = {calibration['temperature']:.4f}" in card
