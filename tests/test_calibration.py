@@ -92,6 +92,11 @@ def test_temperature_round_trip_and_inferer(tmp_path):
     assert ((calibrated - 0.5).abs() <= (torch.softmax(logits, 1) - 0.5).abs() + 1e-7).all()
     flipped = torch.softmax(loaded(pixel_values=x.flip(-1)).logits.detach() / 2.5, 1)
     assert torch.allclose(loaded.infer(x, tta=True), (calibrated + flipped) / 2, atol=1e-6)
+    # medhub.pipeline("image-classification") scores the same calibrated probabilities.
+    image = (np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)
+    scores = {r["label"]: r["score"] for r in medhub.pipeline("image-classification", loaded)(image)}
+    expected = loaded.infer(loaded.image_processor(image, return_tensors="pt")["pixel_values"])[0]
+    assert scores["pneumonia"] == pytest.approx(float(expected[1]), abs=1e-5)
     loaded.config.weights_info = {"calibration": {"temperature": -1}}
     with pytest.raises(ConfigError, match="temperature"):
         loaded.infer(x)

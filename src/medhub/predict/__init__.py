@@ -11,11 +11,16 @@ name in `out_dir` first and then `os.replace`d into place (a crash never leaves 
 - classifiers: one row per input in `<out>/predictions.csv` (columns: input, then one per label; sigmoid for
   multi-label and one-output models, softmax for single-label) and `<stem>_heatmap.png`, the top class's CAM
   (models ending in global average pooling + a linear `classifier`/`fc`) or else its Grad-CAM over the image.
+- with `save_probabilities=True` segmenters also write their probability map and, with `tta=True`, its entropy
+  (`<stem>_probabilities` / `<stem>_uncertainty`, .npz for images, .nii.gz for volumes: `probabilities`);
+  classifier probabilities are calibrated by the temperature saved with the weights (the model's inferer).
 An input whose outputs all exist is skipped (counted in the report) unless `overwrite=True`.
 
 The modules, one concern each: `cases` (which inputs make which cases), `inference` (one input through the
 processor and `model.infer`, back to the input's grid: shared with `medhub evaluate`, the pipelines and the
-Spaces), `writers` (atomic outputs, predictions.csv, the report), `pictures` (overlays), `run` (the loop).
+Spaces), `writers` (atomic outputs, predictions.csv, the report), `pictures` (overlays), `probabilities`
+(probability and
+uncertainty maps), `run` (the loop).
 """
 
 from ..inference import cell_instances, instance_options, labels_from_probabilities
