@@ -19,8 +19,7 @@ An input whose outputs all exist is skipped (counted in the report) unless `over
 The modules, one concern each: `cases` (which inputs make which cases), `inference` (one input through the
 processor and `model.infer`, back to the input's grid: shared with `medhub evaluate`, the pipelines and the
 Spaces), `writers` (atomic outputs, predictions.csv, the report), `pictures` (overlays), `probabilities`
-(probability and
-uncertainty maps), `run` (the loop).
+(probability and uncertainty maps), `run` (the loop).
 """
 
 from ..inference import cell_instances, instance_options, labels_from_probabilities
