@@ -3,6 +3,9 @@ images and volumes, tiny random models), and the Dice of the most uncertain pixe
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -81,3 +84,16 @@ def test_split_dice_on_fixed_inputs():
     assert result["dice_uncertain"] == 0.0  # one false positive, one false negative
     assert result["dice_rest"] == pytest.approx(2 * 4 / (4 + 4))
     assert result["entropy_cutoff"] == 0.8 and result["elements"] == 10
+
+
+@pytest.mark.parametrize("name", ["unet-isbi2012", "attention-unet-brats"])
+def test_zoo_segmenter_cards_show_that_uncertainty_is_informative(name):
+    folder = Path(__file__).resolve().parents[1] / "model_zoo" / name
+    if not (folder / "config.json").is_file():
+        pytest.skip(f"model_zoo/{name} not present")
+    uncertainty = json.loads((folder / "config.json").read_text())["weights_info"].get("uncertainty")
+    if uncertainty is None:
+        pytest.skip(f"{name}: no uncertainty measurement recorded (medhub zoo build {name} --evaluate-only)")
+    assert uncertainty["fraction"] == 0.1 and uncertainty["tta"] and uncertainty["items"]
+    assert uncertainty["dice_uncertain"] < uncertainty["dice_rest"]
+    assert f"{uncertainty['dice_uncertain']:.4f}" in (folder / "README.md").read_text()

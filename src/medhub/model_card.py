@@ -131,11 +131,13 @@ def _uncertainty_text(uncertainty: dict[str, Any] | None) -> str:
         return ""
     share = f"{100 * uncertainty['fraction']:.0f} %"
     items = uncertainty.get("items") or []
+    unit = uncertainty.get("unit", "pixels/voxels")
+    foreground = " + ".join(uncertainty.get("foreground") or ["label > 0"])
     return (f"\n\n**Uncertainty** (`medhub predict --tta --save-probabilities` writes the map: the entropy of "
-            "the flip-TTA-averaged probabilities). Foreground Dice on the "
+            f"the flip-TTA-averaged probabilities). Dice of the foreground ({foreground}) on the "
             f"{uncertainty.get('split', 'validation')} split ({', '.join(map(str, items))}), pooled over all "
-            f"{uncertainty.get('elements', 0):,} pixels/voxels: the {share} with the highest entropy "
-            f"{uncertainty['dice_uncertain']:.4f}, the rest {uncertainty['dice_rest']:.4f}.")
+            f"{uncertainty.get('elements', 0):,} {unit}: on the {share} of {unit} with the highest entropy "
+            f"{uncertainty['dice_uncertain']:.4f}, on the rest {uncertainty['dice_rest']:.4f}.")
 
 
 __all__ = ["generate_model_card"]

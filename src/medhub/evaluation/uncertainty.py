@@ -77,4 +77,6 @@ def uncertainty_dice(model, data: dict[str, Any], split: str = "validation", fra
     if not preds:
         raise ConfigError(f"{data.get('name') or data.get('path')} {split}: nothing to evaluate")
     flat = [np.concatenate([a.ravel() for a in arrays]) for arrays in (preds, targets, entropies)]
-    return {**split_dice(*flat, fraction=fraction), "split": split, "tta": True, "items": names}
+    foreground = [str(model.config.id2label.get(k, k)) for k in range(1, model.config.num_labels)]
+    return {**split_dice(*flat, fraction=fraction), "split": split, "tta": True, "items": names,
+            "foreground": foreground, "unit": "voxels" if model.spatial_dims == 3 else "pixels"}
