@@ -9,13 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import medhub
+from medhub.cli import main as cli_main
 from medhub.errors import ConfigError, InputError
 from medhub.evaluation.calibration import calibrate_classifier, fit_temperature
 from medhub.metrics import brier_score, expected_calibration_error, predictive_entropy
 from medhub.models.chexnet import CheXNetConfig
 from medhub.processing import RadiographImageProcessor
+from medhub.zoo.build import store
 
 # Confidences 0.75, 0.95, 0.55, 0.65 fall in four different of the 15 bins; the last prediction is wrong.
 LABELS = np.array([0, 1, 1, 0])
@@ -135,3 +138,32 @@ def test_zoo_classifiers_carry_their_calibration(name):
         assert set(calibration[when]) == {"auroc", "accuracy", "ece", "brier", "threshold"}
     card = (folder / "README.md").read_text()
     assert "**Calibration**" in card and f"T = {calibration['temperature']:.4f}" in card
+
+
+def test_zoo_build_evaluate_only_calibrates_the_stored_weights(shared_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the build's scratch folder is ./out/zoo/<id>
+    model = _tiny_chexnet()
+    model.config.weights_info = {"trained": True, "threshold": 0.5, "training_procedure": "Decision threshold "
+                                 "0.5000 chosen on validation (youden). Weights stored in float16."}
+    folder = tmp_path / "tiny-chexnet"
+    store(model, folder)
+    recipe = {"name": "tiny-chexnet", "seed": 0,
+              "model": {"type": "chexnet", "config": {"in_channels": 1, "num_labels": 2, "growth_rate": 4,
+                                                      "block_config": [1, 2], "num_init_features": 8, "bn_size": 2,
+                                                      "problem_type": "single_label_classification"}},
+              "processor": {"do_resize": True, "size": 28, "do_normalize": True, "image_mean": [0.5],
+                            "image_std": [0.25]},
+              "data": {"name": "pneumoniamnist", "limit_eval": 60},
+              "training": {"max_steps": 1},
+              "evaluation": {"metric": "auroc", "threshold": "validation", "threshold_criterion": "youden",
+                             "batch_size": 60}}
+    (tmp_path / "tiny-chexnet.yaml").write_text(yaml.safe_dump(recipe))
+    assert cli_main(["zoo", "build", str(tmp_path / "tiny-chexnet.yaml"), "--evaluate-only", "--out", str(folder)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    info = json.loads((folder / "config.json").read_text())["weights_info"]
+    assert summary["calibration"] == info["calibration"] and info["calibration"]["num_examples"] == 60
+    assert info["threshold"] == info["calibration"]["after"]["threshold"] == summary["metrics"]["threshold"]
+    assert info["calibration"]["before"]["threshold"] == 0.5
+    assert f"Decision threshold {info['threshold']:.4f} chosen on validation probabilities calibrated with T = " \
+        in info["training_procedure"]
+    assert "**Calibration**" in (folder / "README.md").read_text()
