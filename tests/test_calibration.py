@@ -141,6 +141,7 @@ def test_zoo_classifiers_carry_their_calibration(name):
 
 
 def test_zoo_build_evaluate_only_calibrates_the_stored_weights(shared_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MEDHUB_DATA_DIR", str(shared_data))
     monkeypatch.chdir(tmp_path)  # the build's scratch folder is ./out/zoo/<id>
     model = _tiny_chexnet()
     model.config.weights_info = {"trained": True, "threshold": 0.5, "training_procedure": "Decision threshold "
