@@ -84,10 +84,10 @@ def _from_array(array: np.ndarray, name: str) -> Image2D:
 
 def _checked(image: Image2D) -> Image2D:
     a = image.array
-    if a.ndim == 3 and a.shape[-1] == 1:
+    if a.ndim == 3 and a.shape[-1] in (1, 2):  # greyscale, or greyscale + alpha (LA): alpha dropped, as for RGBA
         image.array = a = a[..., 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4))):
-        raise InputError(f"{image.name}: image of shape {a.shape}; expected (H, W) or (H, W, C) with C in 1, 3, 4")
+        raise InputError(f"{image.name}: image of shape {a.shape}; expected (H, W) or (H, W, C) with C in 1, 2, 3, 4")
     if min(a.shape[:2]) < 1:
         raise InputError(f"{image.name}: empty image of shape {a.shape}")
     if not np.isfinite(a).all():

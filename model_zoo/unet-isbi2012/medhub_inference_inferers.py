@@ -7,8 +7,10 @@ the Spaces, the zoo build) calls `model.infer(pixel_values, roi_mask=..., tta=..
 `model.inferer()(model, pixel_values, ...)`; nothing else decides how tiles, padding and ROIs are handled
 (MONAI's inferers play the same role). The model picks the strategy:
 
-- `ClassifierInferer` (CheXNet, ResNet, VGG): one forward pass of the batch, softmax (sigmoid for one output
-  or multi-label); TTA mirrors left-right only (radiographs are not upside-down symmetric);
+- `ClassifierInferer` (CheXNet, ResNet, VGG): one forward pass of the batch, the logits divided by the
+  temperature fitted on validation (`weights_info["calibration"]["temperature"]`, 1 when absent: temperature
+  scaling, Guo et al. 2017), softmax (sigmoid for one output or multi-label); TTA mirrors left-right only
+  (radiographs are not upside-down symmetric);
 - `SlidingWindowInferer` ('same'-padding U-Net, Attention U-Net): the whole image in one pass when it fits in
   `roi_size`, mirror-padded to a size the network takes; else Gaussian-weighted windows of `roi_size`
   (`sliding_window_inference`);
@@ -136,6 +138,15 @@ def output_activation(model) -> str:
     return "softmax"
 
 
+def temperature(model) -> float:
+    """The calibration temperature saved with the weights (`weights_info["calibration"]["temperature"]`), else 1."""
+    calibration = (getattr(model.config, "weights_info", None) or {}).get("calibration") or {}
+    value = calibration.get("temperature", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) < 1e3:
+        raise ConfigError(f"weights_info['calibration']['temperature']={value!r}: expected a number in (0, 1000)")
+    return float(value)
+
+
 def activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
     return torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=1)
 
@@ -206,7 +217,7 @@ class ClassifierInferer(Inferer):
     dense = False
 
     def predict(self, model, x, roi_mask):
-        return model(pixel_values=x).logits
+        return model(pixel_values=x).logits / temperature(model)
 
     def default_tta_axes(self, spatial_dims: int) -> tuple[int, ...]:
         return (spatial_dims - 1,)
@@ -314,4 +325,5 @@ def resize_probabilities(probs: torch.Tensor, size: Sequence[int]) -> torch.Tens
 
 
 __all__ = ["ClassifierInferer", "DeepMedicInferer", "Inferer", "InferenceSettings", "OverlapTileInferer",
-           "SlidingWindowInferer", "activate", "output_activation", "pad_to_multiple", "resize_probabilities"]
+           "SlidingWindowInferer", "activate", "output_activation", "pad_to_multiple", "resize_probabilities",
+           "temperature"]

@@ -6,6 +6,7 @@
   medhub zoo build NAME            train a zoo checkpoint from recipes/zoo/NAME.yaml, store and evaluate it
                                    (MEDHUB_RECIPES_DIR or ./recipes/zoo; into MEDHUB_ZOO_DIR or ./model_zoo)
   medhub zoo refresh [NAME]        rewrite the zoo folders' config, card and remote code (weights untouched)
+  medhub zoo build NAME --evaluate-only   calibrate and measure the stored weights again (no training)
   medhub zoo push --org ORG        publish every present zoo folder to the Hub
   medhub spaces build [ID...]      write the zoo's Space folders (spaces/<id>/: app, wheel, examples)
   medhub spaces push --org ORG     publish the model repos, then the Spaces
@@ -61,7 +62,10 @@ def _cmd_zoo(args: argparse.Namespace) -> int:
     if args.zoo_command == "build":
         if not args.name:
             raise SystemExit("medhub zoo build: expected a NAME (a recipes/zoo/NAME.yaml)")
-        summary = zoo_build.build(args.name, data_dir=args.data, out_dir=args.out, max_steps=args.max_steps)
+        if args.evaluate_only:
+            summary = zoo_build.evaluate_only(args.name, data_dir=args.data, out_dir=args.out)
+        else:
+            summary = zoo_build.build(args.name, data_dir=args.data, out_dir=args.out, max_steps=args.max_steps)
         print(json.dumps(summary, indent=2))
         return 0
     if args.zoo_command == "refresh":
@@ -126,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("--data", default=None, help="build: data folder (default: $MEDHUB_DATA_DIR or ../shared/data)")
     zoo.add_argument("--out", default=None, help="build: output folder (default: model_zoo/NAME)")
     zoo.add_argument("--max-steps", type=int, default=None, help="build: override training.max_steps (smoke tests)")
+    zoo.add_argument("--evaluate-only", action="store_true",
+                     help="build: no training; calibrate (classifiers) and measure the stored weights again, "
+                          "rewrite config and card")
     zoo.add_argument("--org", default=None, help="push: the Hub organisation or user to publish under")
     zoo.add_argument("--token", default=None, help="push: a Hub token (default: the logged-in one)")
     zoo.set_defaults(func=_cmd_zoo)

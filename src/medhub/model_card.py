@@ -71,6 +71,7 @@ def generate_model_card(model, repo_id: str | None = None, remote_code: dict[str
             results += ("\n\n`rand_error_watershed` scores the cell instances of "
                         f"`medhub.inference.membrane_watershed(p, {options})` (a seeded watershed of the cell "
                         "probability map `p`); the other metrics score the per-pixel argmax map.")
+        results += _calibration_text(info.get("calibration")) + _uncertainty_text(info.get("uncertainty"))
     else:
         results = "No evaluation recorded for these weights."
     hyper = info.get("hyperparameters") or {}
@@ -174,6 +175,38 @@ Without medhub the processor takes PIL images and arrays; DICOM, NIfTI and file 
 |---|---|
 {rows}
 """
+
+
+def _calibration_text(calibration: dict[str, Any] | None) -> str:
+    """The before/after table of `weights_info["calibration"]` (written by `medhub.evaluation.calibration`)."""
+    if not calibration:
+        return ""
+    before, after = calibration.get("before", {}), calibration.get("after", {})
+    rows = [f"| {name} | {before[key]:.4f} | {after[key]:.4f} |"
+            for key, name in (("auroc", "AUROC"), ("accuracy", "accuracy at the threshold"),
+                              ("ece", f"ECE ({calibration.get('ece_bins', 15)} bins)"), ("brier", "Brier score"),
+                              ("threshold", "decision threshold")) if key in before and key in after]
+    return (f"\n\n**Calibration** ({calibration.get('split', 'validation')} split, "
+            f"{calibration.get('num_examples', '?')} images): {calibration.get('method', 'temperature scaling')}; "
+            f"T = {calibration['temperature']:.4f}, applied by `medhub predict`, the pipelines and the Spaces, "
+            "whose probabilities are the calibrated ones; the threshold is chosen on the calibrated probabilities "
+            f"({calibration.get('threshold_criterion', 'f1')}). Validation numbers (the same images chose T):\n\n"
+            "| metric | before | after |\n|---|---|---|\n" + "\n".join(rows))
+
+
+def _uncertainty_text(uncertainty: dict[str, Any] | None) -> str:
+    """The Dice of the most uncertain pixels vs the rest (`weights_info["uncertainty"]`)."""
+    if not uncertainty:
+        return ""
+    share = f"{100 * uncertainty['fraction']:.0f} %"
+    items = uncertainty.get("items") or []
+    unit = uncertainty.get("unit", "pixels/voxels")
+    foreground = " + ".join(uncertainty.get("foreground") or ["label > 0"])
+    return (f"\n\n**Uncertainty** (`medhub predict --tta --save-probabilities` writes the map: the entropy of "
+            f"the flip-TTA-averaged probabilities). Dice of the foreground ({foreground}) on the "
+            f"{uncertainty.get('split', 'validation')} split ({', '.join(map(str, items))}), pooled over all "
+            f"{uncertainty.get('elements', 0):,} {unit}: on the {share} of {unit} with the highest entropy "
+            f"{uncertainty['dice_uncertain']:.4f}, on the rest {uncertainty['dice_rest']:.4f}.")
 
 
 __all__ = ["generate_model_card", "license_fields", "readable"]

@@ -1,8 +1,9 @@
 """Inference pipelines: `medhub.pipeline(task, model)` for "image-classification" and "image-segmentation".
 
 Classification delegates to transformers' `ImageClassificationPipeline` (top-k labels; softmax, or sigmoid
-when `config.problem_type == "multi_label_classification"` or there is one label). Our subclass only changes
-how inputs reach the processor: paths go to the medhub processor as they are, so a DICOM keeps its window
+when `config.problem_type == "multi_label_classification"` or there is one label) of the logits divided by the
+calibration temperature saved with the weights (as `model.infer` does). Our subclass also changes how inputs reach
+the processor: paths go to the medhub processor as they are, so a DICOM keeps its window
 and MONOCHROME1 flag instead of being opened by PIL as RGB. `transformers.pipeline("image-classification",
 model=medhub_model, image_processor=RadiographImageProcessor(...))` works as well (for PNG/JPEG/PIL inputs).
 
@@ -32,6 +33,7 @@ from transformers.pipelines.image_classification import ImageClassificationPipel
 
 from .auto import MedModel
 from .errors import ConfigError, InputError
+from .inference.inferers import temperature
 from .modeling_utils import MedPreTrainedModel
 from .predict.inference import input_processor, predict_subject, segment_image
 
@@ -73,6 +75,13 @@ class MedImageClassificationPipeline(ImageClassificationPipeline):
     def preprocess(self, image, timeout=None):
         inputs = self.image_processor(images=image, return_tensors="pt")
         return inputs.to(self.dtype)
+
+    def _forward(self, model_inputs):
+        """The logits divided by the calibration temperature saved with the weights, as `model.infer` does, so
+        the scores are the calibrated probabilities `medhub predict` writes."""
+        outputs = self.model(**model_inputs)
+        outputs["logits"] = outputs["logits"] / temperature(self.model)
+        return outputs
 
 
 class SegmentationPipeline:

@@ -5,6 +5,8 @@
   medhub predict ./my-deepmedic pat3/Flair.nii.gz,pat3/T1c.nii.gz --out out/brats   (channels in config order)
   medhub predict ./my-chexnet xrays/ --out out/cxr --tta                 (predictions.csv + heatmaps)
   medhub predict medhub/attention-unet-brats study/ --out out/seg        (DICOM series in, DICOM SEG out)
+  medhub predict medhub/unet-isbi2012 em.png --out out/em --tta --save-probabilities   (+ probability and
+                                                                          uncertainty maps)
 
 Outputs and what is done per model kind: see `medhub.predict`. medhub-manifest.jsonl in --out records what
 produced each output (input path, size and mtime, model, weights hash, settings): an input is skipped only
@@ -73,6 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS, default="pytorch",
                         help="pytorch (default) or onnxruntime (float32 graphs checked against PyTorch within 1e-4; "
                              "pip install medhub[fast])")
+    parser.add_argument("--save-probabilities", action="store_true",
+                        help="segmenters: also write the per-class probability map (<stem>_probabilities.npz for "
+                             "images, .nii.gz for volumes) and, with --tta, the uncertainty map (<stem>_uncertainty: "
+                             "entropy of the TTA-averaged probabilities)")
     parser.add_argument("--overwrite", action="store_true", help="recompute inputs whose outputs already exist")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -91,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     report = predict_paths(model, args.inputs, args.out, batch_size=args.batch_size, device=args.device, tta=args.tta,
                            roi_size=args.roi_size, overlap=args.overlap, overwrite=args.overwrite,
                            progress=not args.no_progress, heatmaps=args.heatmaps,
-                           output_format=args.output_format, precision=args.precision, backend=args.backend)
+                           output_format=args.output_format, precision=args.precision, backend=args.backend,
+                           save_probabilities=args.save_probabilities)
     skipped = f" (outputs already in {args.out}; --overwrite recomputes them)" if report.skipped else ""
     print(f"medhub predict: {len(report.predicted)} predicted, {len(report.skipped)} skipped{skipped}, "
           f"{len(report.failed)} failed")

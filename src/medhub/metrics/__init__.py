@@ -1,6 +1,7 @@
-"""Evaluation metrics: classification (CheXNet-style), segmentation overlap/boundary, and ISBI 2012."""
+"""Evaluation metrics: classification (CheXNet-style), calibration, segmentation overlap/boundary, ISBI 2012."""
 
 from ._utils import UndefinedMetricWarning
+from .calibration import brier_score, expected_calibration_error, predictive_entropy
 from .classification import accuracy, choose_threshold, f1_at_threshold, mean_auroc, per_class_auroc, roc_auc
 from .isbi import (
     RandScores,
@@ -15,8 +16,10 @@ __all__ = [
     "RandScores",
     "UndefinedMetricWarning",
     "accuracy",
+    "brier_score",
     "choose_threshold",
     "dice",
+    "expected_calibration_error",
     "f1_at_threshold",
     "foreground_restricted_rand_error",
     "foreground_restricted_rand_scores",
@@ -26,6 +29,7 @@ __all__ = [
     "mean_auroc",
     "per_class_auroc",
     "pixel_error",
+    "predictive_entropy",
     "roc_auc",
     "segmentation_rand_scores",
 ]

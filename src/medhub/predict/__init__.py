@@ -19,12 +19,16 @@ name in `out_dir` first and then `os.replace`d into place (a crash never leaves 
 `<out>/medhub-manifest.jsonl` records what produced each output (input path, size, mtime; model, weights hash,
 settings); an input is skipped (counted in the report) only when its outputs exist and all of these match, unless
 `overwrite=True`. A run holds the folder's lock, so concurrent runs into one folder keep every row.
+With `save_probabilities=True` segmenters also write their probability map and, with `tta=True`, its entropy
+(`<stem>_probabilities` / `<stem>_uncertainty`, .npz for images, .nii.gz for volumes: `probabilities`);
+classifier probabilities are calibrated by the temperature saved with the weights (the model's inferer).
 
 The modules, one concern each: `cases` (which inputs make which cases; `dicom_study`: DICOM studies' series
 matched to channels), `inference` (inputs through the processor and `model.infer`, back to the input's grid:
 shared with `medhub evaluate`, the pipelines and the Spaces), `batches` (background decoding, same-shape batches),
 `manifest` (what produced each output, the folder lock), `writers` (atomic outputs, predictions.csv, the report),
-`dicom_output` (NIfTI or DICOM SEG per 3D case), `pictures` (overlays), `run` (the loop).
+`dicom_output` (NIfTI or DICOM SEG per 3D case), `probabilities` (probability and uncertainty maps), `pictures`
+(overlays), `run` (the loop).
 """
 
 from ..inference import cell_instances, instance_options, labels_from_probabilities

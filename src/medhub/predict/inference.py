@@ -26,7 +26,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..inference import cell_instances, labels_from_probabilities
-from ..inference.inferers import _model_input, activate, output_activation, resize_probabilities
+from ..inference.inferers import _model_input, activate, output_activation, resize_probabilities, temperature
 from ..interpret import cams_from_features, class_activation_map, grad_cam
 from ..io import Volume, read_any
 from ..precision import precision_context, resolve_precision
@@ -149,7 +149,7 @@ def classify_batch(model, pixel_values: torch.Tensor, *, heatmaps: bool = False,
         chosen = resolve_precision(model.inferer(**options).settings.precision, x.device.type)
         with torch.inference_mode(), precision_context(chosen, x.device.type):
             output = model(pixel_values=x, output_hidden_states=True)
-            probs = activate(output.logits.float(), output_activation(model)).cpu()
+            probs = activate(output.logits.float() / temperature(model), output_activation(model)).cpu()
         maps = output.hidden_states[-1] if output.hidden_states else None
         if maps is not None and maps.ndim == x.ndim and maps.shape[1] == getattr(model, name).in_features:
             return probs, cams_from_features(getattr(model, name), maps.float(), probs.argmax(dim=1).tolist(),

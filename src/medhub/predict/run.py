@@ -22,9 +22,10 @@ from ..interpret import overlay_heatmap
 from .batches import DEFAULT_CLASSIFIER_BATCH, prefetched, same_shape_batches
 from .cases import Case, collect_cases
 from .dicom_output import check_case_format, check_output_format, label_volume_path, write_label_volume
-from .inference import classify_batch, heatmap_on_display, load_image, segment_image, segment_subject
+from .inference import classify_batch, heatmap_on_display, load_image, predict_subject, segment_image
 from .manifest import OutputManifest, folder_lock, input_record, weights_fingerprint
 from .pictures import instance_overlay, label_overlay
+from .probabilities import probability_paths, write_image_probabilities, write_volume_probabilities
 from .writers import (
     CSV_NAME,
     PredictionReport,
@@ -54,6 +55,7 @@ class _Run:
     instances: bool
     report: PredictionReport
     output_format: str = "auto"
+    save_probabilities: bool = False
 
     def outputs(self, case: Case) -> list[Path]:
         if self.model.spatial_dims == 3:
@@ -61,13 +63,19 @@ class _Run:
         return output_paths(self.model.pipeline_tag, self.model.spatial_dims, self.out_dir, case.stem,
                             self.instances, self.heatmaps)
 
+    def probability_files(self, case: Case) -> list[Path]:
+        """Segmenters with save_probabilities: the probability (and with TTA the uncertainty) map files."""
+        if not self.save_probabilities or self.model.pipeline_tag == "image-classification":
+            return []
+        return probability_paths(self.model.spatial_dims, self.out_dir, case.stem, bool(self.options["tta"]))
+
     def produced_by(self, case: Case) -> dict[str, Any]:
         paths = [*case.paths, *([case.mask] if case.mask is not None else [])]
         return json.loads(json.dumps({"inputs": input_record(paths), **self.model_record}))
 
     def is_done(self, case: Case) -> bool:
         """Outputs exist, the CSV has the row, and the manifest says this input, model and settings made them."""
-        if case.error is not None or not all(p.is_file() for p in self.outputs(case)):
+        if case.error is not None or not all(p.is_file() for p in self.outputs(case) + self.probability_files(case)):
             return False
         if self.table is not None and case.name not in self.table.rows:
             return False
@@ -77,7 +85,7 @@ class _Run:
             return False
 
     def finished(self, case: Case, produced_by: dict[str, Any]) -> None:
-        outputs = self.outputs(case)
+        outputs = self.outputs(case) + self.probability_files(case)
         self.manifest.record(case.stem, produced_by, outputs)
         self.report.predicted[case.name] = outputs
 
@@ -94,7 +102,7 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
                   device: str | torch.device | None = None, tta: bool = False, roi_size: int | None = None,
                   overlap: float | None = None, overwrite: bool = False, progress: bool = True,
                   heatmaps: bool | None = None, output_format: str = "auto", precision: str | None = None,
-                  backend: str = "pytorch") -> PredictionReport:
+                  backend: str = "pytorch", save_probabilities: bool = False) -> PredictionReport:
     """Predict every input (files, comma-joined channel files, folders) into `out_dir`.
 
     batch_size: images per forward pass for classifiers (default 16), windows/tiles per forward pass for
@@ -103,8 +111,9 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
     say otherwise; `medhub predict` passes "auto"); backend: "pytorch" or "onnxruntime" (`medhub.onnx_runtime`:
     float32 graphs checked against PyTorch). heatmaps (classifiers): write `<stem>_heatmap.png`; None: only
     for fewer than 50 inputs. output_format: "auto", "nifti" or "dicom-seg" - a 3D segmenter's labels as NIfTI
-    or DICOM SEG (`dicom_output`). A failing input is reported (printed and listed in the report) and the others
-    still run."""
+    or DICOM SEG (`dicom_output`). save_probabilities: segmenters also write the probability map (and with `tta`
+    the uncertainty map: see `medhub.predict.probabilities`). A failing input is reported (printed and listed in
+    the report) and the others still run."""
     if isinstance(model, (str, Path)):
         model = MedModel.from_pretrained(model)
     model = model.eval()
@@ -125,13 +134,14 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
         info = model.config.weights_info or {}
         table = PredictionTable(out_dir / CSV_NAME, model.config.labels, overwrite, info.get("threshold"),
                                 output_activation(model)) if classifier else None
-        settings = {"tta": tta, "roi_size": roi_size, "overlap": overlap, "precision": precision}
+        settings = {"tta": tta, "roi_size": roi_size, "overlap": overlap, "precision": precision,
+                    "save_probabilities": save_probabilities}
         record = {"model": str(getattr(model, "name_or_path", "") or type(model).__name__),
                   "weights": weights_fingerprint(model), "settings": settings}
         run = _Run(model, out_dir, manifest, table, dict(settings, batch_size=batch_size), record,
                    len(cases) < HEATMAP_DEFAULT_LIMIT if heatmaps is None else heatmaps,
                    model.pipeline_tag == "image-segmentation" and model.spatial_dims == 2
-                   and instance_options(model) is not None, PredictionReport(), output_format)
+                   and instance_options(model) is not None, PredictionReport(), output_format, save_probabilities)
         todo = []
         for case in cases:
             if not overwrite and run.is_done(case):
@@ -213,22 +223,28 @@ def _segment_case(run: _Run, case: Case) -> None:
         if case.error is not None:
             raise InputError(case.error)
         produced_by = run.produced_by(case)
-        _write_segmentation(run.model, case, run.outputs(case), run.options)
+        _write_segmentation(run.model, case, run.outputs(case), run.options, run.probability_files(case))
         run.finished(case, produced_by)
         run.sync()
     except Exception as err:  # noqa: BLE001 - one bad input must not stop a folder; reported below
         run.failed(case, err)
 
 
-def _write_segmentation(model, case: Case, outputs: list[Path], options: dict[str, Any]) -> None:
+def _write_segmentation(model, case: Case, outputs: list[Path], options: dict[str, Any],
+                        probability_files: list[Path]) -> None:
+    options = {key: value for key, value in options.items() if key != "save_probabilities"}
     if model.spatial_dims == 3:
         check_case_format(case, outputs[0])
-        labels, affine = segment_subject(model, case.paths, case.mask, where=case.name, **options)
-        write_label_volume(model, case, labels, affine, outputs[0])
+        volume = predict_subject(model, case.paths, case.mask, where=case.name, **options)
+        write_label_volume(model, case, volume.labels, volume.affine, outputs[0])
+        if probability_files:
+            write_volume_probabilities(volume, probability_files)
         return
     result = segment_image(model, _single_image(case), **options)
     save_png(result.labels if result.labels.dtype == np.uint8 else result.labels.astype(np.uint16), outputs[0])
     save_png(label_overlay(result.display, result.labels), outputs[1])
+    if probability_files:
+        write_image_probabilities(result, model.config.labels, probability_files)
     if len(outputs) == 4 and result.instances is not None:
         if result.instances.max() > np.iinfo(np.uint16).max:
             raise InputError(f"{case.name}: {result.instances.max()} cells; a 16-bit instances PNG holds 65535")

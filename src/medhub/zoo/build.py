@@ -1,7 +1,11 @@
 """`medhub zoo build ID`: a zoo checkpoint from its recipe - train (`medhub train`'s code: the processor applied to
 the training data, evaluation through the path users run), store in float16, evaluate the *stored* weights the
 same way (`medhub.evaluation.evaluate_model`, what `medhub evaluate` runs) and write the card from that
-measurement. `medhub zoo push --org ORG` publishes the zoo folders.
+measurement. Classifiers get a temperature and the decision threshold fitted on validation
+(`medhub.evaluation.calibration`) before the measurement. `medhub zoo build ID --evaluate-only` does the steps after
+training on the stored weights (calibration, measurement, for segmenters the Dice of the most uncertain pixels,
+`medhub.evaluation.uncertainty`) and rewrites config and card. `medhub zoo push --org ORG` publishes the zoo
+folders.
 
 Recipes are found as `<recipes>/<id>.yaml`, `<recipes>` being MEDHUB_RECIPES_DIR or `recipes/zoo/` in the
 current directory (a medhub checkout's root), or given as a path; the result goes to the local zoo
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,9 @@ from ..auto import MedModel
 from ..data.recipe_data import for_evaluation
 from ..errors import ConfigError
 from ..evaluation import evaluate_model
+from ..evaluation.calibration import calibrate_classifier
+from ..evaluation.task_metrics import CLASSIFICATION, task_of
+from ..evaluation.uncertainty import uncertainty_dice
 from ..logging_utils import get_logger
 from ..training.recipe import Recipe, load_recipe
 from ..training.trainer import train
@@ -57,8 +65,7 @@ def build(name: str, data_dir: str | None = None, out_dir: str | None = None, wo
         os.environ["MEDHUB_DATA_DIR"] = str(Path(data_dir).resolve())
     path = recipe_path(name)
     recipe = load_recipe(path)
-    out = Path(out_dir) if out_dir else (zoo_dir() or Path.cwd() / DEFAULT_FOLDER) / recipe.name
-    work = Path(work_dir) if work_dir else Path("out") / "zoo" / recipe.name
+    out, work = _folders(recipe, out_dir, work_dir)
     repo_id = f"{ORG}/{recipe.name}"
     load_before = _load_average()
     started = time.perf_counter()
@@ -74,17 +81,59 @@ def build(name: str, data_dir: str | None = None, out_dir: str | None = None, wo
     model.config.weights_info = info
     store(model, out)
 
-    stored = MedModel.from_pretrained(str(out))
+    return _measure(MedModel.from_pretrained(str(out)), recipe, out, work, {"training_seconds": round(wall, 1)})
+
+
+def _folders(recipe: Recipe, out_dir: str | None, work_dir: str | None) -> tuple[Path, Path]:
+    """(the zoo folder, the scratch folder) of a build."""
+    out = Path(out_dir) if out_dir else (zoo_dir() or Path.cwd() / DEFAULT_FOLDER) / recipe.name
+    return out, Path(work_dir) if work_dir else Path("out") / "zoo" / recipe.name
+
+
+def evaluate_only(name: str, data_dir: str | None = None, out_dir: str | None = None,
+                  work_dir: str | None = None, uncertainty: bool = True) -> dict[str, Any]:
+    """`medhub zoo build NAME --evaluate-only`: no training; the stored weights are calibrated (classifiers) and
+    measured again (segmenters: also the Dice of the most uncertain pixels, `uncertainty=True`), and the config
+    and card rewritten. Returns a summary."""
+    if data_dir:
+        os.environ["MEDHUB_DATA_DIR"] = str(Path(data_dir).resolve())
+    path = recipe_path(name)
+    recipe = load_recipe(path)
+    out, work = _folders(recipe, out_dir, work_dir)
+    if not (out / "config.json").is_file():
+        raise ConfigError(f"zoo build {name!r} --evaluate-only: no checkpoint in {out} (build it first)")
+    return _measure(MedModel.from_pretrained(str(out)), recipe, out, work, {}, uncertainty=uncertainty)
+
+
+def _measure(stored, recipe: Recipe, out: Path, work: Path, summary: dict[str, Any],
+             uncertainty: bool = False) -> dict[str, Any]:
+    """Calibrate (2-class classifiers), evaluate the stored weights, store config and card again."""
     batch = int(recipe.evaluation.get("batch_size") or 8)
-    evaluation = evaluate_model(stored, for_evaluation(recipe.data), recipe.eval_split, batch_size=batch)
+    data = for_evaluation(recipe.data)
+    info = dict(stored.config.weights_info)
+    if task_of(stored) == CLASSIFICATION and stored.config.num_labels == 2:
+        entry = calibrate_classifier(stored, data, batch_size=batch,
+                                     criterion=recipe.evaluation.get("threshold_criterion", "f1"))
+        info = dict(stored.config.weights_info)
+        if info.get("training_procedure"):  # the threshold it names was replaced
+            info["training_procedure"] = re.sub(
+                r"Decision threshold \d+\.\d+ chosen on validation( probabilities calibrated with T = \d+\.\d+)?",
+                f"Decision threshold {info['threshold']:.4f} chosen on validation probabilities calibrated with "
+                f"T = {entry['temperature']:.4f}", info["training_procedure"])
+    elif uncertainty and task_of(stored) != CLASSIFICATION:
+        info["uncertainty"] = uncertainty_dice(stored, data, recipe.eval_split)
+    stored.config.weights_info = info
+    evaluation = evaluate_model(stored, data, recipe.eval_split, batch_size=batch)
     stored.config.weights_info = {**stored.config.weights_info, "metrics": evaluation.card_metrics()}
     store(stored, out)
     work.mkdir(parents=True, exist_ok=True)
     (work / "metrics.json").write_text(json.dumps(evaluation.to_json(), indent=2) + "\n", encoding="utf-8")
     size = sum(p.stat().st_size for p in out.glob("*.safetensors")) / 1e6
-    logger.info("stored %s (%.1f MB) in %s", repo_id, size, out)
-    return {"id": recipe.name, "folder": str(out), "size_mb": round(size, 2), "training_seconds": round(wall, 1),
-            "metrics": {r["name"]: r["value"] for r in evaluation.card_metrics()}}
+    logger.info("stored %s (%.1f MB) in %s", f"{ORG}/{recipe.name}", size, out)
+    saved = stored.config.weights_info
+    extra = {k: saved[k] for k in ("calibration", "uncertainty") if k in saved}
+    return {"id": recipe.name, "folder": str(out), "size_mb": round(size, 2), **summary,
+            "metrics": {r["name"]: r["value"] for r in evaluation.card_metrics()}, **extra}
 
 
 def store(model, out: Path) -> None:
@@ -146,4 +195,4 @@ def push(org: str, token: str | None = None, names: list[str] | None = None) -> 
     return pushed
 
 
-__all__ = ["build", "push", "recipe_path", "recipes_dir", "store"]
+__all__ = ["build", "evaluate_only", "push", "recipe_path", "recipes_dir", "store"]
