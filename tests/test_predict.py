@@ -94,7 +94,7 @@ def test_folder_rerun_skips_and_a_corrupt_file_is_reported(shared_data, tmp_path
         "a_mask.png", "a_overlay.png", "b_mask.png", "b_overlay.png", "medhub-manifest.jsonl"]
 
     before = (tmp_path / "out/a_mask.png").stat().st_mtime_ns
-    report = predict_paths(model, [folder], tmp_path / "out", progress=False)
+    report = predict_paths(model, [folder], tmp_path / "out", progress=False, precision="auto")  # as the CLI
     assert len(report.skipped) == 2 and not report.predicted and len(report.failed) == 1
     assert (tmp_path / "out/a_mask.png").stat().st_mtime_ns == before
     report = predict_paths(model, [folder / "a.png"], tmp_path / "out", overwrite=True, progress=False)
@@ -140,7 +140,8 @@ def test_chexnet_single_label_csv_and_heatmaps_on_png_jpeg_and_dicom(shared_data
         assert heatmap.shape == (*size, 3) and heatmap.dtype == np.uint8
 
     # Rerun with the same settings: every input skipped, the CSV keeps its rows; a new input is appended.
-    report = predict_paths(model, [*inputs, samples / "h0001.png"], tmp_path / "out", tta=True, progress=False)
+    report = predict_paths(model, [*inputs, samples / "h0001.png"], tmp_path / "out", tta=True, progress=False,
+                           precision="auto")  # the CLI's default
     assert len(report.skipped) == 3 and list(report.predicted) == [str(samples / "h0001.png")]
     with open(tmp_path / "out/predictions.csv", newline="") as fh:
         assert [r["input"] for r in csv.DictReader(fh)] == [*map(str, inputs), str(samples / "h0001.png")]

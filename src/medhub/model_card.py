@@ -169,7 +169,9 @@ model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True)  # float3
 processor = AutoImageProcessor.from_pretrained("{repo_id}", trust_remote_code=True)
 ```
 
-Without medhub the processor takes PIL images and arrays; DICOM, NIfTI and file paths need medhub.
+Without medhub the processor takes PIL images and arrays; DICOM, NIfTI and file paths need medhub. A classifier's
+plain `pipeline(...)` scores are the softmax of the raw logits; medhub's are calibrated: the logits divided by
+`config.weights_info["calibration"]["temperature"]` when the card reports one.
 
 | file | sha256 |
 |---|---|

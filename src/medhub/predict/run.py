@@ -19,6 +19,7 @@ from ..errors import InputError
 from ..inference import instance_options
 from ..inference.inferers import output_activation
 from ..interpret import overlay_heatmap
+from ..precision import resolve_precision
 from .batches import DEFAULT_CLASSIFIER_BATCH, prefetched, same_shape_batches
 from .cases import Case, collect_cases
 from .dicom_output import check_case_format, check_output_format, label_volume_path, write_label_volume
@@ -137,7 +138,8 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
         settings = {"tta": tta, "roi_size": roi_size, "overlap": overlap, "precision": precision,
                     "save_probabilities": save_probabilities}
         record = {"model": str(getattr(model, "name_or_path", "") or type(model).__name__),
-                  "weights": weights_fingerprint(model), "settings": settings}
+                  "weights": weights_fingerprint(model),
+                  "settings": dict(settings, precision=_resolved_precision(model, precision))}
         run = _Run(model, out_dir, manifest, table, dict(settings, batch_size=batch_size), record,
                    len(cases) < HEATMAP_DEFAULT_LIMIT if heatmaps is None else heatmaps,
                    model.pipeline_tag == "image-segmentation" and model.spatial_dims == 2
@@ -161,6 +163,13 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
             if table is not None:
                 table.close()
     return run.report
+
+
+def _resolved_precision(model, precision: str | None) -> str:
+    """What the forward passes run in ("fp32" / "bf16"). The manifest records this rather than the request, so that
+    "auto" on a CPU without native bf16 and "fp32" count as the same settings."""
+    requested = precision or model.inferer().settings.precision
+    return resolve_precision(requested, next(model.parameters()).device.type)
 
 
 def _output_folder(out_dir: str | Path) -> Path:
