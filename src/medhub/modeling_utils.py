@@ -33,7 +33,7 @@ from .logging_utils import get_logger
 from .model_card import generate_model_card
 from .modeling_base import MedModelBase, Paper  # noqa: F401  (Paper: families import it from here)
 from .registry import MODEL_REGISTRY
-from .remote_code import write_remote_code
+from .remote_code import BundledFile, digests, remote_code_for, write_remote_code
 from .weights_files import check_weight_dtypes
 from .weights_info import read_weights_info
 
@@ -106,14 +106,13 @@ class MedPreTrainedModel(MedModelBase):
         generated before anything is written, so bad metadata leaves no folder without its README.md."""
         read_weights_info(self.config)
         self.config._check_id2label()
-        if card is None:
-            generate_model_card(self)  # a card that cannot be written fails here, before any file is
+        code, text = repo_code_and_card(self, card)
         super().save_pretrained(save_directory, *args, **kwargs)
         save_directory = Path(save_directory)
         processor = self.image_processor or self.default_image_processor()
         if processor is not None:
             processor.save_pretrained(save_directory)
-        write_repo_files(self, save_directory, card=card, storage_dtype=str(self.dtype).removeprefix("torch."))
+        write_repo_files(self, save_directory, code, text, storage_dtype=str(self.dtype).removeprefix("torch."))
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | bool | None = None,
                     commit_message: str | None = None, revision: str | None = None, create_pr: bool = False,
@@ -166,19 +165,25 @@ def _fast_load(cls, config, folder: Path, kwargs: dict):
     return model, {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
 
 
-def write_repo_files(model, folder: Path, card: str | None = None, storage_dtype: str | None = None) -> None:
-    """Next to saved weights: the remote code plain transformers needs (`medhub.remote_code`), config.json's
-    `dtype` (float32: what every path computes in, whatever dtype the weights are stored in) and the model card
-    (which records the code's sha256). `storage_dtype`: the weights file's dtype when it differs."""
-    digests = write_remote_code(model, folder)
+def repo_code_and_card(model, card: str | None = None) -> tuple[list[BundledFile], str]:
+    """The remote code plain transformers needs (`medhub.remote_code`) and the model card recording its sha256 (`card`
+    when given). Made before anything is written, so a card that cannot be made fails a save before any file is."""
+    code = remote_code_for(model)
+    return code, card if card is not None else generate_model_card(model, remote_code=digests(code))
+
+
+def write_repo_files(model, folder: Path, code: list[BundledFile], card: str, storage_dtype: str | None = None) -> None:
+    """Next to saved weights: the remote code and the card of `repo_code_and_card`, and config.json's `dtype`
+    (float32: what every path computes in, whatever dtype the weights are stored in). `storage_dtype`: the weights
+    file's dtype when it differs."""
+    write_remote_code(model, folder, code)
     fields = {"dtype": "float32"}
     if storage_dtype not in (None, "float32"):
         fields["storage_dtype"] = storage_dtype
     config_file = folder / "config.json"
     data = json.loads(config_file.read_text(encoding="utf-8"))
     config_file.write_text(json.dumps({**data, **fields}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    text = card if card is not None else generate_model_card(model, remote_code=digests)
-    (folder / CARD_NAME).write_text(text, encoding="utf-8")
+    (folder / CARD_NAME).write_text(card, encoding="utf-8")
 
 
 def _raise_on_bad_loading(folder: Path, info: dict) -> None:

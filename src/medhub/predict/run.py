@@ -135,11 +135,11 @@ def predict_paths(model, inputs: Sequence[str | Path], out_dir: str | Path, *, b
         info = model.config.weights_info or {}
         table = PredictionTable(out_dir / CSV_NAME, model.config.labels, overwrite, info.get("threshold"),
                                 output_activation(model)) if classifier else None
-        settings = {"tta": tta, "roi_size": roi_size, "overlap": overlap, "precision": precision,
-                    "save_probabilities": save_probabilities}
+        settings = {"tta": tta, "roi_size": roi_size, "overlap": overlap, "precision": precision}
         record = {"model": str(getattr(model, "name_or_path", "") or type(model).__name__),
                   "weights": weights_fingerprint(model),
-                  "settings": dict(settings, precision=_resolved_precision(model, precision))}
+                  "settings": dict(settings, precision=_resolved_precision(model, precision),
+                                   save_probabilities=save_probabilities)}
         run = _Run(model, out_dir, manifest, table, dict(settings, batch_size=batch_size), record,
                    len(cases) < HEATMAP_DEFAULT_LIMIT if heatmaps is None else heatmaps,
                    model.pipeline_tag == "image-segmentation" and model.spatial_dims == 2
@@ -241,7 +241,6 @@ def _segment_case(run: _Run, case: Case) -> None:
 
 def _write_segmentation(model, case: Case, outputs: list[Path], options: dict[str, Any],
                         probability_files: list[Path]) -> None:
-    options = {key: value for key, value in options.items() if key != "save_probabilities"}
     if model.spatial_dims == 3:
         check_case_format(case, outputs[0])
         volume = predict_subject(model, case.paths, case.mask, where=case.name, **options)

@@ -14,7 +14,7 @@ from safetensors import safe_open
 
 from ..auto import MedModel
 from ..errors import ConfigError
-from ..modeling_utils import write_repo_files
+from ..modeling_utils import repo_code_and_card, write_repo_files
 from .local import available, find
 
 SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32"}
@@ -33,7 +33,7 @@ def refresh(folder: Path) -> None:
     for old in folder.glob("*.py"):  # code of a previous medhub version; the set of files may have changed
         old.unlink()
     model = MedModel.from_pretrained(str(folder))
-    write_repo_files(model, folder, storage_dtype=storage_dtype(folder))
+    write_repo_files(model, folder, *repo_code_and_card(model), storage_dtype=storage_dtype(folder))
 
 
 def refresh_zoo(names: list[str] | None = None) -> list[Path]:
