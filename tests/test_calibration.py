@@ -95,6 +95,9 @@ def test_temperature_round_trip_and_inferer(tmp_path):
     assert ((calibrated - 0.5).abs() <= (torch.softmax(logits, 1) - 0.5).abs() + 1e-7).all()
     flipped = torch.softmax(loaded(pixel_values=x.flip(-1)).logits.detach() / 2.5, 1)
     assert torch.allclose(loaded.infer(x, tta=True), (calibrated + flipped) / 2, atol=1e-6)
+    # The CAM's same-forward path (predict's heatmaps) gives exactly the inferer's calibrated probabilities.
+    same_forward, maps = loaded.inferer().probabilities_with_features(loaded, x)
+    assert torch.equal(same_forward, calibrated) and maps.shape[:2] == (3, loaded.classifier.in_features)
     # medhub.pipeline("image-classification") scores the same calibrated probabilities.
     image = (np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)
     scores = {r["label"]: r["score"] for r in medhub.pipeline("image-classification", loaded)(image)}

@@ -26,10 +26,9 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..inference import cell_instances, labels_from_probabilities
-from ..inference.inferers import _model_input, activate, output_activation, resize_probabilities, temperature
+from ..inference.inferers import resize_probabilities
 from ..interpret import cams_from_features, class_activation_map, grad_cam
 from ..io import Volume, read_any
-from ..precision import precision_context, resolve_precision
 from ..processing import RadiographImageProcessor, VolumeImageProcessor
 
 
@@ -145,15 +144,11 @@ def classify_batch(model, pixel_values: torch.Tensor, *, heatmaps: bool = False,
     torch_model = getattr(model, "pytorch_model", model)  # heatmaps hook PyTorch layers (onnxruntime backend)
     name = cam_classifier(torch_model) if heatmaps else None
     if name is not None and not tta and torch_model is model:
-        x = _model_input(model, pixel_values)
-        chosen = resolve_precision(model.inferer(**options).settings.precision, x.device.type)
-        with torch.inference_mode(), precision_context(chosen, x.device.type):
-            output = model(pixel_values=x, output_hidden_states=True)
-            probs = activate(output.logits.float() / temperature(model), output_activation(model)).cpu()
-        maps = output.hidden_states[-1] if output.hidden_states else None
-        if maps is not None and maps.ndim == x.ndim and maps.shape[1] == getattr(model, name).in_features:
-            return probs, cams_from_features(getattr(model, name), maps.float(), probs.argmax(dim=1).tolist(),
-                                             x.shape[2:])
+        probs, maps = model.inferer(**options).probabilities_with_features(model, pixel_values)
+        head = getattr(model, name)
+        if maps is not None and maps.ndim == pixel_values.ndim and maps.shape[1] == head.in_features:
+            return probs, cams_from_features(head, maps.float(), probs.argmax(dim=1).tolist(),
+                                             tuple(pixel_values.shape[2:]))
     else:
         probs = model.infer(pixel_values, tta=tta, **options)
     if not heatmaps:
