@@ -105,7 +105,8 @@ def _load(server, images: list[Path], expected: list[dict], seconds: float, duri
     deadline = time.monotonic() + seconds
 
     def user(n: int) -> None:
-        client = Client(server["url"], verbose=False)
+        # A generous read timeout: on a loaded machine a client giving up is not the server failing.
+        client = Client(server["url"], verbose=False, httpx_kwargs={"timeout": 120})
         image, want = images[n % len(images)], expected[n % len(images)]
         while time.monotonic() < deadline:
             try:

@@ -39,9 +39,12 @@ def test_every_case_is_a_correct_result_or_a_named_medhub_error(campaign, target
 
 
 def test_runner_records_crashes_hangs_and_memory_blowups(shared_data, tmp_path):
-    result = run_campaign(shared_data, ["selftest-crash", "selftest-hang", "selftest-memory"], 1, timeout=5, nice=0,
+    # The hang gets a short timeout; the cases that end by themselves a long one, so a loaded machine's slow
+    # first case in a fresh worker is not mistaken for a hang.
+    hang = run_campaign(shared_data, ["selftest-hang"], 1, timeout=5, nice=0, seed_dir=tmp_path / "seeds")
+    ending = run_campaign(shared_data, ["selftest-crash", "selftest-memory"], 1, timeout=120, nice=0,
                           seed_dir=tmp_path / "seeds")
-    outcomes = {f["target"]: f["outcome"] for f in result.failures}
+    outcomes = {f["target"]: f["outcome"] for f in hang.failures + ending.failures}
     assert outcomes == {"selftest-crash": "crash", "selftest-hang": "hang", "selftest-memory": "foreign-error"}
     assert set(outcomes.values()) <= set(FAILURES)
 
