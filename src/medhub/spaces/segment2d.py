@@ -62,7 +62,7 @@ def segment(loaded: LoadedModel, path: str, truth: str | None = None, opacity: f
 
 def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
     entry = loaded.entry
-    watershed = instance_options(loaded.model)
+    method, watershed = instance_options(loaded.model) or (None, {})
 
     @gpu
     def predict(path, truth, opacity):
@@ -75,7 +75,7 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
             text += "\n\nDice vs ground truth: " + ", ".join(f"{n} **{s:.3f}**" for n, s in zip(loaded.labels, scores))
         cells = None
         if instances is not None:
-            text += (f"\n\nCells: **{int(instances.max())}** (seeded watershed of the cell probability, "
+            text += (f"\n\nInstances: **{int(instances.max())}** ({method}: seeded watershed of the probability map, "
                      f"{', '.join(f'{k} {v}' for k, v in watershed.items())}).")
             cells = picture_file(instance_overlay(display, instances), "cells")
         overlay = label_overlay(display, labels, alpha=float(opacity))
