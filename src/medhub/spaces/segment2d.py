@@ -75,7 +75,8 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
             text += "\n\nDice vs ground truth: " + ", ".join(f"{n} **{s:.3f}**" for n, s in zip(loaded.labels, scores))
         cells = None
         if instances is not None:
-            text += (f"\n\nInstances: **{int(instances.max())}** ({method}: seeded watershed of the probability map, "
+            what, of = ("Nuclei", "nucleus") if method == "nuclei_watershed" else ("Cells", "cell")
+            text += (f"\n\n{what}: **{int(instances.max())}** (seeded watershed of the {of} probability, "
                      f"{', '.join(f'{k} {v}' for k, v in watershed.items())}).")
             cells = picture_file(instance_overlay(display, instances), "cells")
         overlay = label_overlay(display, labels, alpha=float(opacity))
