@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from .. import metrics as M
 from ..data.recipe_data import load_rows, map_label_values, subject_rows, subject_volumes
 from ..errors import ConfigError, InputError
-from ..inference import instance_options
+from ..inference import instance_postprocessing
 from ..logging_utils import get_logger
 from ..predict.inference import input_processor, predict_subject, segment_image
 from ..weights_info import read_weights_info
@@ -155,7 +155,7 @@ def _evaluate_images(model, data, split, name, progress) -> EvaluationResult:
     rows = load_rows(data, split)
     image_key, target_key = _columns(rows)
     label_values = {int(k): int(v) for k, v in (data.get("label_values") or {}).items()} or None
-    nuclei = (instance_options(model) or ("",))[0] == "nuclei_watershed"
+    nuclei = (instance_postprocessing(model) or ("",))[0] == "nuclei_watershed"
     if nuclei and "label" not in rows.column_names:
         raise InputError(f"{name} {split}: columns {rows.column_names}; scoring nuclei needs the instance labels "
                          "in a `label` column (0 = background, 1..n one nucleus each), as dsb2018-nuclei has")

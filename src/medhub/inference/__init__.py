@@ -18,6 +18,7 @@ from .postprocess import (
     cell_instances,
     instance_method,
     instance_options,
+    instance_postprocessing,
     instances_from_probabilities,
     labels_from_probabilities,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "gaussian_importance_map",
     "instance_method",
     "instance_options",
+    "instance_postprocessing",
     "instances_from_probabilities",
     "labels_from_probabilities",
     "membrane_watershed",

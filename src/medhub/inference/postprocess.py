@@ -36,11 +36,18 @@ def instance_method(instances, where: str = "weights_info.instances") -> tuple[s
     return method, INSTANCE_METHODS[method](instances, where)
 
 
-def instance_options(model) -> tuple[str, dict] | None:
+def instance_postprocessing(model) -> tuple[str, dict] | None:
     """(method, keyword arguments) of the post-processing saved with the weights (`weights_info["instances"]`),
     or None."""
     instances = read_weights_info(model.config).get("instances")
     return instance_method(instances) if instances else None
+
+
+def instance_options(model) -> dict | None:
+    """The keyword arguments of the post-processing saved with the weights, or None (see `instance_postprocessing`
+    for its method)."""
+    found = instance_postprocessing(model)
+    return None if found is None else found[1]
 
 
 def instances_from_probabilities(probs, method: str, options: dict) -> np.ndarray | None:
@@ -60,9 +67,9 @@ def instances_from_probabilities(probs, method: str, options: dict) -> np.ndarra
 
 def cell_instances(model, probs: torch.Tensor) -> np.ndarray | None:
     """Instance labels (H, W) from (K, H, W) probabilities when the weights name a post-processing."""
-    found = instance_options(model)
+    found = instance_postprocessing(model)
     return None if found is None else instances_from_probabilities(probs, *found)
 
 
-__all__ = ["INSTANCE_METHODS", "cell_instances", "instance_method", "instance_options", "instances_from_probabilities",
-           "labels_from_probabilities"]
+__all__ = ["INSTANCE_METHODS", "cell_instances", "instance_method", "instance_options", "instance_postprocessing",
+           "instances_from_probabilities", "labels_from_probabilities"]

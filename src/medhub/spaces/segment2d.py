@@ -16,9 +16,10 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
+from ..inference import instance_postprocessing
 from ..io import read_any
 from ..metrics import dice
-from ..predict import instance_options, instance_overlay, label_overlay, segment_image
+from ..predict import instance_overlay, label_overlay, segment_image
 from .loading import LoadedModel, gpu
 from .ui import model_details, output_dir, picture_file, user_errors
 from .uploads import check_upload, example_paths, uploads
@@ -62,7 +63,7 @@ def segment(loaded: LoadedModel, path: str, truth: str | None = None, opacity: f
 
 def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
     entry = loaded.entry
-    method, watershed = instance_options(loaded.model) or (None, {})
+    method, watershed = instance_postprocessing(loaded.model) or (None, {})
 
     @gpu
     def predict(path, truth, opacity):
