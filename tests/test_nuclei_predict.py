@@ -87,3 +87,9 @@ def test_evaluate_reports_dsb_per_image_type(nuclei_unet):
     assert "image type" in table and "overall" in table and types[0] in table
     kinds = {r["name"]: r["type"] for r in result.card_metrics()}
     assert kinds["dsb_score"] == "dsb_score" and kinds["f1_50"] == "f1"
+    # without the class-map option only the instance labels are there: instance measures, no Dice
+    from medhub.evaluation import evaluate_model
+
+    plain = evaluate_model(model, {"name": "dsb2018-nuclei"}, "validation", limit=3)
+    assert plain.metrics["dsb_score"] == pytest.approx(expected["dsb_score"], abs=1e-12)
+    assert not any(k.startswith("dice") for k in plain.metrics) and plain.num_examples == 3

@@ -159,6 +159,11 @@ def _evaluate_images(model, data, split, name, progress) -> EvaluationResult:
     if nuclei and "label" not in rows.column_names:
         raise InputError(f"{name} {split}: columns {rows.column_names}; scoring nuclei needs the instance labels "
                          "in a `label` column (0 = background, 1..n one nucleus each), as dsb2018-nuclei has")
+    if nuclei and model.config.num_labels not in (2, 3):
+        raise ConfigError(f"weights_info.instances: nuclei_watershed reads 2 labels (background, nucleus) or 3 "
+                          f"(background, interior, boundary); this model has {model.config.num_labels}")
+    # Dice per class needs class maps (dsb2018-nuclei's `mask` option); instance labels alone give instance measures
+    class_maps = not (nuclei and target_key == "label")
     image_types = rows.features.get("image_type")
     preds, targets, cells, nucleus_scores, groups = [], [], [], [], []
     for row in tqdm(rows, desc="medhub evaluate", disable=not progress):
@@ -167,14 +172,15 @@ def _evaluate_images(model, data, split, name, progress) -> EvaluationResult:
         if target.shape != result.labels.shape:
             raise InputError(f"{name} {split}: label map of shape {target.shape} for an image of "
                              f"{result.labels.shape}")
-        preds.append(result.labels.astype(np.int64))
-        targets.append(target)
+        if class_maps:
+            preds.append(result.labels.astype(np.int64))
+            targets.append(target)
         if nuclei:
             nucleus_scores.append(M.instance_scores(result.instances, np.asarray(row["label"])))
             groups.append(image_types.int2str(row["image_type"]) if image_types is not None else "all")
         elif result.instances is not None:
             cells.append(result.instances)
-    metrics = task_metrics(SEGMENTATION, model.config, preds, targets)
+    metrics = task_metrics(SEGMENTATION, model.config, preds, targets) if class_maps else {}
     extra = {}
     if nuclei:
         metrics.update(nuclei_metrics(nucleus_scores, groups))
@@ -183,7 +189,7 @@ def _evaluate_images(model, data, split, name, progress) -> EvaluationResult:
         metrics.update(isbi_metrics(preds, targets))
     if cells:
         metrics.update(instance_metrics(cells, targets))
-    return EvaluationResult(metrics=metrics, split=split, dataset=name, num_examples=len(preds), extra=extra)
+    return EvaluationResult(metrics=metrics, split=split, dataset=name, num_examples=len(rows), extra=extra)
 
 
 def _evaluate_volumes(model, data, split, name, progress) -> EvaluationResult:
