@@ -67,7 +67,7 @@ def test_predict_writes_instances_overlay_and_csv(shared_data, nuclei_unet, tmp_
     assert outline.any() and not outline[instances == 0].any()  # coloured outlines lie on the nuclei
 
 
-def test_evaluate_reports_dsb_per_image_type(nuclei_unet):
+def test_evaluate_reports_dsb_per_image_type(shared_data, nuclei_unet):
     from medhub.commands.evaluate import evaluate_command
     from medhub.data import load
     from medhub.evaluation import format_table
