@@ -8,7 +8,7 @@ paper behind its default parameters.
 from ._base import RandomTransform
 from .compose import Compose, as_batch_transform
 from .elastic import RandomElastic, coarse_displacements, dense_displacement_field, elastic_deform, warp
-from .intensity import RandomGamma, RandomGaussianNoise, RandomScaleShift, gamma_transform
+from .intensity import RandomGamma, RandomGaussianNoise, RandomInvert, RandomScaleShift, gamma_transform
 from .patches import CentreSampler, RandomCrop, RandomPatch, extract_patch, sample_centres, sample_patches
 from .spatial import (
                       RandomFlip,
@@ -32,6 +32,7 @@ __all__ = [
     "warp",
     "RandomGamma",
     "RandomGaussianNoise",
+    "RandomInvert",
     "RandomScaleShift",
     "gamma_transform",
     "CentreSampler",

@@ -7,6 +7,9 @@
   config `augm_img_prms_tr['hist_dist']`): per channel, I' = (I + shift) * scale with shift ~ N(0, 0.05)
   and scale ~ N(1, 0.01), on z-scored channels.
 - `RandomGaussianNoise`: nnU-Net adds zero-mean Gaussian noise with variance uniform in (0, 0.1), p=0.1.
+- `RandomInvert`: I' = 2 c - I (the intensities mirrored about `centre` c), so one network learns bright objects
+  on a dark background and dark ones on a light background (fluorescence vs bright-field nuclei); with a
+  processor normalising (x - 0.5) / s, grey 0.5 is 0 and inversion of the [0, 1] image is negation (c = 0).
 """
 
 from __future__ import annotations
@@ -92,3 +95,14 @@ class RandomGaussianNoise(_IntensityTransform):
     def transform(self, image, rng):
         std = np.sqrt(rng.uniform(*self.variance_range))
         return (image + rng.normal(0.0, std, size=image.shape)).astype(image.dtype, copy=False)
+
+
+class RandomInvert(_IntensityTransform):
+    """I' = 2 * centre - I with probability p (see the module docstring)."""
+
+    def __init__(self, spatial_dims: int, centre: float = 0.0, p: float = 0.5, image_keys=("image",)):
+        super().__init__(spatial_dims, p, image_keys)
+        self.centre = float(centre)
+
+    def transform(self, image, rng):
+        return (2.0 * self.centre - image).astype(image.dtype, copy=False)

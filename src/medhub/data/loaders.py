@@ -1,7 +1,8 @@
 """`medhub.data.load`: one entry point for named datasets, local folders and Hub dataset repos.
 
 Resolution order for `name_or_path`:
-1. a named dataset (`NAMED_DATASETS`: pneumoniamnist, isbi2012, brats2015-examples, chestxray14), read from
+1. a named dataset (`NAMED_DATASETS`: pneumoniamnist, isbi2012, brats2015-examples, chestxray14,
+   dsb2018-nuclei), read from
    `data_dir` or medhub's shared data folder;
 2. a local folder in a medical layout medhub checks itself (see `folders.py`: class folders, images/ + masks/,
    NIfTI subject folders, DICOM series or files), or a `.npz` file in the MedMNIST v2 layout (its train / val /

@@ -10,6 +10,8 @@ sub-folder of that name, or medhub.shared_data.data_dir()) and returns `{split n
   (255 = cell interior, 0 = membrane). `val_slices=k` holds out the last k slices as "validation".
 - "brats2015-examples": one folder per subject; subject_id, flair, t1c, label (OTMultiClass), brainmask as
   `datasets.Nifti` (lazily decoded nibabel images); one "train" split.
+- "dsb2018-nuclei": `dsb2018-nuclei/{images,labels}/<id>.png`; train / validation split by experiment group;
+  id, image (RGB), label (16-bit instance labels), image_type, group, height, width[, mask]: see `dsb2018.py`.
 - "chestxray14": NIH ChestX-ray14 (Data_Entry_2017.csv, images*/ folders, train_val_list.txt and
   test_list.txt): see `chestxray14.py`.
 """
@@ -27,6 +29,7 @@ from ..io import read_medmnist
 from ..shared_data import data_dir as shared_data_dir
 from ._table import SkipReport, as_streaming, to_dataset
 from .chestxray14 import chestxray14_splits
+from .dsb2018 import dsb2018_nuclei
 from .folders import entries, load_nifti_subjects, load_pairs
 
 FOLDERS = {
@@ -34,6 +37,7 @@ FOLDERS = {
     "isbi2012": "isbi2012-em",
     "brats2015-examples": "brats2015-examples",
     "chestxray14": "chestxray14",
+    "dsb2018-nuclei": "dsb2018-nuclei",
 }
 BRATS_FILES = {"flair": "Flair_subtrMeanDivStd", "t1c": "T1c_subtrMeanDivStd", "label": "OTMultiClass",
                "brainmask": "brainmask"}
@@ -120,6 +124,7 @@ NAMED_DATASETS = {
     "isbi2012": isbi2012,
     "brats2015-examples": brats2015_examples,
     "chestxray14": chestxray14_splits,
+    "dsb2018-nuclei": dsb2018_nuclei,
 }
 
 __all__ = ["BRATS_FILES", "NAMED_DATASETS", "dataset_folder"]

@@ -5,7 +5,10 @@ what `medhub predict` gives on the same data.
 
 - classification: images in batches (the processor resizes them to one size), probabilities, metrics at the
   threshold saved with the weights (or a given one, or one chosen on the validation split, then applied);
-- 2D segmentation: whole images, one at a time, at their own size;
+- 2D segmentation: whole images, one at a time, at their own size; for weights whose instances are nuclei
+  (`weights_info["instances"]` method `nuclei_watershed`) also the instance measures against the data's
+  instance labels (column `label`): the DSB score, AP / F1 / precision / recall at IoU 0.5, overall (mean over
+  images) and per image type (column `image_type`, as dsb2018-nuclei has);
 - 3D segmentation: whole subjects (channels by the processor's `channel_names`, the ROI mask from the column
   the processor names), labels on the subject's grid, BraTS region Dice per subject and their mean.
 
@@ -26,6 +29,7 @@ from tqdm.auto import tqdm
 from .. import metrics as M
 from ..data.recipe_data import load_rows, map_label_values, subject_rows, subject_volumes
 from ..errors import ConfigError, InputError
+from ..inference import instance_postprocessing
 from ..logging_utils import get_logger
 from ..predict.inference import input_processor, predict_subject, segment_image
 from ..weights_info import read_weights_info
@@ -38,6 +42,7 @@ from .task_metrics import (
     instance_metrics,
     isbi_metrics,
     label_names,
+    nuclei_metrics,
     region_dice,
     task_metrics,
     task_of,
@@ -150,23 +155,41 @@ def _evaluate_images(model, data, split, name, progress) -> EvaluationResult:
     rows = load_rows(data, split)
     image_key, target_key = _columns(rows)
     label_values = {int(k): int(v) for k, v in (data.get("label_values") or {}).items()} or None
-    preds, targets, cells = [], [], []
+    nuclei = (instance_postprocessing(model) or ("",))[0] == "nuclei_watershed"
+    if nuclei and "label" not in rows.column_names:
+        raise InputError(f"{name} {split}: columns {rows.column_names}; scoring nuclei needs the instance labels "
+                         "in a `label` column (0 = background, 1..n one nucleus each), as dsb2018-nuclei has")
+    if nuclei and model.config.num_labels not in (2, 3):
+        raise ConfigError(f"weights_info.instances: nuclei_watershed reads 2 labels (background, nucleus) or 3 "
+                          f"(background, interior, boundary); this model has {model.config.num_labels}")
+    # Dice per class needs class maps (dsb2018-nuclei's `mask` option); instance labels alone give instance measures
+    class_maps = not (nuclei and target_key == "label")
+    image_types = rows.features.get("image_type")
+    preds, targets, cells, nucleus_scores, groups = [], [], [], [], []
     for row in tqdm(rows, desc="medhub evaluate", disable=not progress):
         result = segment_image(model, row[image_key])
         target = map_label_values(np.asarray(row[target_key]), label_values)
         if target.shape != result.labels.shape:
             raise InputError(f"{name} {split}: label map of shape {target.shape} for an image of "
                              f"{result.labels.shape}")
-        preds.append(result.labels.astype(np.int64))
-        targets.append(target)
-        if result.instances is not None:
+        if class_maps:
+            preds.append(result.labels.astype(np.int64))
+            targets.append(target)
+        if nuclei:
+            nucleus_scores.append(M.instance_scores(result.instances, np.asarray(row["label"])))
+            groups.append(image_types.int2str(row["image_type"]) if image_types is not None else "all")
+        elif result.instances is not None:
             cells.append(result.instances)
-    metrics = task_metrics(SEGMENTATION, model.config, preds, targets)
-    if model.config.num_labels == 2:  # membrane / cell maps: the ISBI 2012 challenge's metrics
+    metrics = task_metrics(SEGMENTATION, model.config, preds, targets) if class_maps else {}
+    extra = {}
+    if nuclei:
+        metrics.update(nuclei_metrics(nucleus_scores, groups))
+        extra["images_per_type"] = {g: groups.count(g) for g in sorted(set(groups))}
+    elif model.config.num_labels == 2:  # membrane / cell maps: the ISBI 2012 challenge's metrics
         metrics.update(isbi_metrics(preds, targets))
     if cells:
         metrics.update(instance_metrics(cells, targets))
-    return EvaluationResult(metrics=metrics, split=split, dataset=name, num_examples=len(preds))
+    return EvaluationResult(metrics=metrics, split=split, dataset=name, num_examples=len(rows), extra=extra)
 
 
 def _evaluate_volumes(model, data, split, name, progress) -> EvaluationResult:
@@ -207,8 +230,20 @@ def format_table(result: EvaluationResult) -> str:
     lines = [f"{result.dataset} / {result.split} ({result.num_examples} examples)",
              f"{'metric':<{width}}  value", f"{'-' * width}  ------"]
     lines += [f"{r['name']:<{width}}  {r['value']:.4f}" for r in rows]
+    if result.extra.get("images_per_type"):
+        lines += ["", instance_table(result)]
     if result.threshold_source:
         lines.append(f"threshold chosen on: {result.threshold_source}")
+    return "\n".join(lines)
+
+
+def instance_table(result: EvaluationResult) -> str:
+    """Nuclei: one line per image type and one overall, the instance measures in columns."""
+    counts = result.extra["images_per_type"]
+    columns = ("dsb_score", "ap_50", "f1_50", "precision_50", "recall_50")
+    lines = [f"{'image type':<14}{'images':>7}" + "".join(f"{c:>14}" for c in columns)]
+    for group, suffix, n in [*((g, f"/{g}", counts[g]) for g in counts), ("overall", "", sum(counts.values()))]:
+        lines.append(f"{group:<14}{n:>7}" + "".join(f"{result.metrics[c + suffix]:>14.4f}" for c in columns))
     return "\n".join(lines)
 
 
@@ -220,4 +255,5 @@ def _plain(value):
     return value
 
 
-__all__ = ["EvaluationResult", "choose_threshold_on", "classify_rows", "evaluate_model", "format_table"]
+__all__ = ["EvaluationResult", "choose_threshold_on", "classify_rows", "evaluate_model", "format_table",
+           "instance_table"]

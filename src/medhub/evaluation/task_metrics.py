@@ -5,6 +5,8 @@
 - segmentation: Dice per class (`dice_<label>`) and the mean over the foreground classes (`mean_dice`); for 2D
   two-class maps (membrane / cell, as ISBI 2012) the challenge's `pixel_error` and foreground-restricted
   `rand_error`, and `rand_error_watershed` of the cell instances that `weights_info["instances"]` names;
+  nuclei (`weights_info["instances"]` method nuclei_watershed): the 2018 Data Science Bowl score `dsb_score`,
+  `ap_50`, `f1_50`, `precision_50`, `recall_50` (means over images), each also per image type (`dsb_score/histology`);
   BraTS region Dice (whole tumour {1,2,3,4}, tumour core {1,3,4}, enhancing {4}: Menze et al., IEEE TMI 2015).
 `card_metrics` turns a metrics dict into the `weights_info["metrics"]` rows a model card reads.
 """
@@ -28,7 +30,8 @@ CLASSIFICATION = "image-classification"
 BRATS_REGIONS = {"whole_tumor": (1, 2, 3, 4), "tumor_core": (1, 3, 4), "enhancing_tumor": (4,)}
 # metric name -> the Hub's metric `type` id (https://hf.co/metrics)
 METRIC_TYPES = {"auroc": "roc_auc", "accuracy": "accuracy", "f1": "f1", "dice": "dice", "threshold": "threshold",
-                "pixel": "pixel_error", "rand": "rand_error"}
+                "pixel": "pixel_error", "rand": "rand_error", "dsb": "dsb_score", "ap": "average_precision",
+                "precision": "precision", "recall": "recall"}
 
 
 def task_of(model) -> str:
@@ -114,6 +117,12 @@ def instance_metrics(cells: list[np.ndarray], labels: list[np.ndarray]) -> dict[
     return {"rand_error_watershed": float(np.nanmean(rand))}
 
 
+def nuclei_metrics(scores: list, groups: list[str]) -> dict[str, float]:
+    """The DSB score and the measures at IoU 0.5 of per-image `medhub.metrics.InstanceScores`: means over the
+    images, and per group (image type) as "<measure>/<group>"."""
+    return {k: v for k, v in M.mean_instance_scores(scores, groups).items() if not k.startswith("images/")}
+
+
 def watershed_cells(cell_probability: np.ndarray, instances: dict) -> np.ndarray:
     """The cell instances `weights_info["instances"]` describes, from one cell probability map."""
     return membrane_watershed(cell_probability, **watershed_options(instances))
@@ -180,5 +189,5 @@ def card_metrics(metrics: dict[str, float], split: str, dataset: str) -> list[di
 
 __all__ = ["BRATS_REGIONS", "CLASSIFICATION", "METRIC_TYPES", "SEGMENTATION", "card_metrics", "class_scores",
            "classification_metrics", "compute_metrics_fn", "instance_metrics", "isbi_metrics", "label_names",
-           "preprocess_logits_fn", "probabilities_of", "region_dice", "segmentation_metrics", "task_metrics",
-           "task_of", "watershed_cells"]
+           "nuclei_metrics", "preprocess_logits_fn", "probabilities_of", "region_dice", "segmentation_metrics",
+           "task_metrics", "task_of", "watershed_cells"]

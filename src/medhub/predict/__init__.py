@@ -4,9 +4,11 @@
 name in `out_dir` first and then `os.replace`d into place (a crash never leaves a half-written output):
 
 - 2D segmenters: `<stem>_mask.png` (label values 0..K-1, uint8) and `<stem>_overlay.png` (labels over the image);
-  models whose weights name a cell-instance post-processing (`weights_info["instances"]`, the ISBI 2012 U-Net)
-  add `<stem>_instances.png` (16-bit cell labels 1..n, 0 on the watershed lines) and
-  `<stem>_instances_overlay.png` (each cell in its own colour), from `medhub.inference.membrane_watershed`;
+  models whose weights name an instance post-processing (`weights_info["instances"]`: the ISBI 2012 U-Net's
+  `membrane_watershed` cells, `nuclei_watershed` nuclei) add `<stem>_instances.png` (16-bit instance labels 1..n,
+  0 = background / watershed lines), `<stem>_instances_overlay.png` (each instance's outline in its own colour)
+  and `<stem>_instances.csv` (label, area in pixels, centroid_y, centroid_x, mean_intensity of the grey image
+  0-255: one row per instance, `writers.instance_rows`);
 - 3D segmenters: `<stem>_seg.nii.gz`, a label volume (uint8, int16 beyond 255 labels) with the input's affine;
   for DICOM series inputs `<stem>_seg.dcm`, a DICOM SEG of the same voxels on the first series (`output_format`:
   "auto", "nifti", "dicom-seg"; see `dicom_output`);

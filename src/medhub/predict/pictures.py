@@ -1,4 +1,4 @@
-"""Pictures of predictions: labels and cell instances tinted over the grey image."""
+"""Pictures of predictions: labels and cell instances tinted over the grey image, instance outlines."""
 
 from __future__ import annotations
 
@@ -22,11 +22,27 @@ def label_overlay(display: np.ndarray, labels: np.ndarray, alpha: float = 0.4) -
 def instance_overlay(display: np.ndarray, instances: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """RGB uint8: the grey image with every instance > 0 tinted in its own colour (fixed per label value), so
     that neighbouring cells are told apart; label 0 (the watershed lines) stays grey."""
-    colours = np.random.default_rng(0).integers(40, 256, size=(int(instances.max()) + 1, 3)).astype(np.float64)
+    colours = instance_colours(instances)
     rgb = np.repeat(display[..., None].astype(np.float64), 3, axis=2)
     inside = instances > 0
     rgb[inside] = (1 - alpha) * rgb[inside] + alpha * colours[instances[inside]]
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-__all__ = ["PALETTE", "instance_overlay", "label_overlay"]
+def instance_colours(instances: np.ndarray) -> np.ndarray:
+    """One colour (float RGB) per label value 0..max, fixed by the value (seeded), bright enough to see."""
+    return np.random.default_rng(0).integers(40, 256, size=(int(instances.max()) + 1, 3)).astype(np.float64)
+
+
+def instance_outlines(display: np.ndarray, instances: np.ndarray) -> np.ndarray:
+    """RGB uint8: the grey image with the one-pixel inner outline of every instance > 0 in its own colour (the
+    same colours as `instance_overlay`); the inside of each instance stays the image, so stain and texture show."""
+    from skimage.segmentation import find_boundaries
+
+    rgb = np.repeat(display[..., None], 3, axis=2).astype(np.uint8)
+    edge = find_boundaries(instances, connectivity=1, mode="inner") & (instances > 0)
+    rgb[edge] = instance_colours(instances)[instances[edge]].astype(np.uint8)
+    return rgb
+
+
+__all__ = ["PALETTE", "instance_colours", "instance_outlines", "instance_overlay", "label_overlay"]

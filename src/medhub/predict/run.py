@@ -25,7 +25,7 @@ from .cases import Case, collect_cases
 from .dicom_output import check_case_format, check_output_format, label_volume_path, write_label_volume
 from .inference import classify_batch, heatmap_on_display, load_image, predict_subject, segment_image
 from .manifest import OutputManifest, folder_lock, input_record, weights_fingerprint
-from .pictures import instance_overlay, label_overlay
+from .pictures import instance_outlines, label_overlay
 from .probabilities import probability_paths, write_image_probabilities, write_volume_probabilities
 from .writers import (
     CSV_NAME,
@@ -33,6 +33,7 @@ from .writers import (
     PredictionTable,
     output_paths,
     remove_stale_temporaries,
+    save_instance_csv,
     save_png,
     sync_to_disk,
 )
@@ -253,11 +254,12 @@ def _write_segmentation(model, case: Case, outputs: list[Path], options: dict[st
     save_png(label_overlay(result.display, result.labels), outputs[1])
     if probability_files:
         write_image_probabilities(result, model.config.labels, probability_files)
-    if len(outputs) == 4 and result.instances is not None:
+    if len(outputs) == 5 and result.instances is not None:
         if result.instances.max() > np.iinfo(np.uint16).max:
             raise InputError(f"{case.name}: {result.instances.max()} cells; a 16-bit instances PNG holds 65535")
         save_png(result.instances.astype(np.uint16), outputs[2])
-        save_png(instance_overlay(result.display, result.instances), outputs[3])
+        save_png(instance_outlines(result.display, result.instances), outputs[3])
+        save_instance_csv(result.instances, result.display, outputs[4])
 
 
 __all__ = ["HEATMAP_DEFAULT_LIMIT", "predict_paths"]

@@ -65,6 +65,32 @@ def save_png(array: np.ndarray, path: Path) -> Path:
     return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 
 
+INSTANCE_COLUMNS = ["label", "area", "centroid_y", "centroid_x", "mean_intensity"]
+
+
+def instance_rows(instances: np.ndarray, intensity: np.ndarray) -> list[list]:
+    """One row per instance label > 0 present: label, area (pixels), centroid (row, column; pixel centres at
+    integers), mean of `intensity` over its pixels; from one `np.bincount` each."""
+    if instances.shape != intensity.shape:
+        raise InputError(f"instances {instances.shape} and intensity image {intensity.shape}: expected one shape")
+    flat = instances.ravel().astype(np.int64)
+    ys, xs = np.indices(instances.shape)
+    area = np.bincount(flat)
+    sums = [np.bincount(flat, weights=w.ravel().astype(np.float64), minlength=len(area))
+            for w in (ys, xs, intensity)]
+    return [[label, int(area[label]), *(f"{s[label] / area[label]:.3f}" for s in sums)]
+            for label in range(1, len(area)) if area[label]]
+
+
+def save_instance_csv(instances: np.ndarray, intensity: np.ndarray, path: Path) -> Path:
+    """`<stem>_instances.csv`: INSTANCE_COLUMNS, one row per instance (`instance_rows`), written atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(INSTANCE_COLUMNS)
+    writer.writerows(instance_rows(instances, intensity))
+    return atomic_write(path, lambda tmp: tmp.write_text(buffer.getvalue(), encoding="utf-8"))
+
+
 
 
 class PredictionTable:
@@ -142,10 +168,12 @@ def output_paths(task: str, dims: int, out_dir: Path, stem: str, instances: bool
     if task == "image-classification":
         return [out_dir / f"{stem}_heatmap.png"] if heatmaps else []
     if dims == 2:
-        extra = [out_dir / f"{stem}_instances.png", out_dir / f"{stem}_instances_overlay.png"] if instances else []
+        extra = [out_dir / f"{stem}_instances.png", out_dir / f"{stem}_instances_overlay.png",
+                 out_dir / f"{stem}_instances.csv"] if instances else []
         return [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png", *extra]
     return [out_dir / f"{stem}_seg.nii.gz"]
 
 
-__all__ = ["CSV_NAME", "PredictionReport", "PredictionTable", "TMP_PREFIX", "atomic_write", "output_paths",
-           "remove_stale_temporaries", "save_png", "sync_to_disk"]
+__all__ = ["CSV_NAME", "INSTANCE_COLUMNS", "PredictionReport", "PredictionTable", "TMP_PREFIX", "atomic_write",
+           "instance_rows", "output_paths", "remove_stale_temporaries", "save_instance_csv", "save_png",
+           "sync_to_disk"]

@@ -16,9 +16,10 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
+from ..inference import instance_postprocessing
 from ..io import read_any
 from ..metrics import dice
-from ..predict import instance_options, instance_overlay, label_overlay, segment_image
+from ..predict import instance_overlay, label_overlay, segment_image
 from .loading import LoadedModel, gpu
 from .ui import model_details, output_dir, picture_file, user_errors
 from .uploads import check_upload, example_paths, uploads
@@ -62,7 +63,7 @@ def segment(loaded: LoadedModel, path: str, truth: str | None = None, opacity: f
 
 def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
     entry = loaded.entry
-    watershed = instance_options(loaded.model)
+    method, watershed = instance_postprocessing(loaded.model) or (None, {})
 
     @gpu
     def predict(path, truth, opacity):
@@ -75,7 +76,8 @@ def build_tab(loaded: LoadedModel, examples_folder=None) -> None:
             text += "\n\nDice vs ground truth: " + ", ".join(f"{n} **{s:.3f}**" for n, s in zip(loaded.labels, scores))
         cells = None
         if instances is not None:
-            text += (f"\n\nCells: **{int(instances.max())}** (seeded watershed of the cell probability, "
+            what, of = ("Nuclei", "nucleus") if method == "nuclei_watershed" else ("Cells", "cell")
+            text += (f"\n\n{what}: **{int(instances.max())}** (seeded watershed of the {of} probability, "
                      f"{', '.join(f'{k} {v}' for k, v in watershed.items())}).")
             cells = picture_file(instance_overlay(display, instances), "cells")
         overlay = label_overlay(display, labels, alpha=float(opacity))

@@ -11,13 +11,14 @@ section, each {"pixel_values", "labels"[, "weight_map"]}:
    `medhub predict` feeds the model;
 4. train split only: `augment`, a list of `medhub.augment` transforms applied to the processed image and its
    label / weight maps alike. Short names: crop (RandomCrop), flip, rot90, shift, elastic, rotate, scale, gamma,
-   noise, scale_shift; or any `medhub.augment` class name; `spatial_dims` and the keys are filled in.
+   noise, scale_shift, invert; or any `medhub.augment` class name; `spatial_dims` and the keys are filled in.
 
 3D recipes (`patches:`) draw patches from whole processed volumes instead (`medhub.training.patches3d`).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,7 +35,8 @@ IMAGE_KEYS = ("image", "pixel_values")
 TARGET_KEYS = ("mask", "label", "labels")
 AUGMENT_NAMES = {"crop": "RandomCrop", "flip": "RandomFlip", "rot90": "RandomRot90", "shift": "RandomShift",
                  "elastic": "RandomElastic", "rotate": "RandomRotate", "scale": "RandomScale", "gamma": "RandomGamma",
-                 "noise": "RandomGaussianNoise", "scale_shift": "RandomScaleShift"}
+                 "noise": "RandomGaussianNoise", "scale_shift": "RandomScaleShift",
+                 "invert": "RandomInvert"}
 
 
 def load_split(data: dict[str, Any], split: str, *, model, seed: int = 0, train: bool = False):
@@ -120,8 +122,10 @@ def build_augmentation(specs: list[dict[str, Any]], spatial_dims: int, label_key
         if not isinstance(factory, type) or not issubclass(factory, augment.RandomTransform):
             raise ConfigError(f"recipe data.augment: unknown step {kind!r}; expected one of {sorted(AUGMENT_NAMES)} "
                               "or a medhub.augment transform class")
+        # intensity transforms never touch labels and take no label_keys
+        keys = {"label_keys": label_keys} if "label_keys" in inspect.signature(factory).parameters else {}
         try:
-            steps.append(factory(spatial_dims, image_keys=("pixel_values",), label_keys=label_keys, **spec))
+            steps.append(factory(spatial_dims, image_keys=("pixel_values",), **keys, **spec))
         except TypeError as err:
             raise ConfigError(f"recipe data.augment {kind!r}: {err}") from None
     return steps

@@ -25,7 +25,8 @@
       threshold: validation      # classification: a number, or chosen on the validation split only
     inference:                   # how the model runs on whole images (saved with the weights)
       roi_size: [256, 256]       # medhub.inference.InferenceSettings fields, and
-      instances: {method: membrane_watershed, seed_threshold: 0.9}   # cell instances of a membrane map
+      instances: {method: membrane_watershed, seed_threshold: 0.9}   # cell instances of a membrane map (or
+                                 # {method: nuclei_watershed, ...}: nuclei, medhub.inference.nuclei)
     card: {title: ..., license: ..., limitations: ...}   # facts of the model card (CARD_KEYS)
 
 Unknown keys are errors naming the file and the key, so a typo never silently trains something else; the keys of
@@ -42,7 +43,7 @@ import yaml
 
 from ..auto import MedConfig, MedModel
 from ..errors import ConfigError
-from ..inference import InferenceSettings, watershed_options
+from ..inference import InferenceSettings, instance_method
 from ..registry import MODEL_REGISTRY, PROCESSOR_REGISTRY, model_type_of
 
 SECTIONS = ("name", "seed", "model", "processor", "data", "training", "evaluation", "inference", "card")
@@ -123,7 +124,7 @@ class Recipe:
         InferenceSettings.from_dict(inference, where=f"{source}: inference")
         if instances is not None:
             try:
-                watershed_options(instances)
+                instance_method(instances)
             except Exception as err:  # InputError naming the key
                 raise ConfigError(f"{source}: inference.instances: {err}") from None
         seed = values.get("seed", 0)
