@@ -107,7 +107,8 @@ def _case_inputs(model_id: str, model, work: Path) -> dict:
                     for name in model.config.channel_names}
         processed = model.image_processor(channels)["pixel_values"]
         centre = [s // 2 for s in processed.shape[2:]]
-        crop = processed[(..., *[slice(c - 24, c + 24) for c in centre])]
+        size = [max(48, s) for s in model.example_input_size()]  # DeepMedic's forward takes 101^3 at the least
+        crop = processed[(..., *[slice(c - s // 2, c - s // 2 + s) for c, s in zip(centre, size)])]
         np.save(case["input"], crop.numpy())
         return case
     if model.pipeline_tag == "image-classification":
