@@ -38,7 +38,11 @@ IMAGE_PROCESSOR_HINT = ("Impossible to guess which image processor to use. Pleas
 
 
 class MedImageClassificationPipeline(ImageClassificationPipeline):
-    """transformers' `ImageClassificationPipeline`; for medhub models see the module docstring."""
+    """transformers' `ImageClassificationPipeline`; for medhub models see the module docstring.
+
+    The image processor is optional for transformers' loader (so that an instance can bring its own): a model of
+    another library whose processor cannot be loaded gets transformers' "Impossible to guess which image
+    processor to use" here, without the loading error's detail."""
 
     serves_medhub_models = True  # what `MedPreTrainedConfig.custom_pipelines` looks for
     _load_image_processor = None  # optional: a model instance brings its own (checked in __init__)
