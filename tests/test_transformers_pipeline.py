@@ -64,6 +64,8 @@ def test_transformers_pipeline_gives_medhub_pipeline_scores(model_id, tmp_path, 
         path = str(DATA / "chest-xray-samples" / sample)
         expected = _scores(reference(path))
         for name, classify in pipelines.items():
+            if name == "saved folder" and sample != "Fake_MONOHR1.dcm":
+                continue  # the zoo folder's model, saved again: one file shows the saved repo loads alike
             got = _scores(classify(path))
             assert got.keys() == expected.keys()
             assert max(abs(got[k] - expected[k]) for k in expected) <= TOLERANCE, (name, sample, got, expected)
