@@ -86,7 +86,8 @@ def check_round_trip(model, pixel_values: torch.Tensor, tmp_path) -> None:
     assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "README.md").is_file()
     loaded = medhub.MedModel.from_pretrained(tmp_path)
     assert type(loaded) is type(model)
-    unnamed = {"_name_or_path": None, "auto_map": None}  # auto_map names the saved repo's code files
+    # auto_map and custom_pipelines name the saved repo's code files
+    unnamed = {"_name_or_path": None, "auto_map": None, "custom_pipelines": None}
     assert loaded.config.to_diff_dict() | unnamed == model.config.to_diff_dict() | unnamed
     ours, theirs = model.state_dict(), loaded.state_dict()
     assert list(ours) == list(theirs)

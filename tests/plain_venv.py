@@ -18,13 +18,15 @@ HIDDEN = ("medhub", "_editable_impl_medhub", "__editable__", "__pycache__", "pyd
           "monai", "olah")
 
 
-def plain_transformers_venv(folder: Path) -> Path:
-    """A virtualenv at `folder` seeing this interpreter's packages except `HIDDEN`; returns its python."""
+def plain_transformers_venv(folder: Path, also: tuple[str, ...] = ()) -> Path:
+    """A virtualenv at `folder` seeing this interpreter's packages except `HIDDEN` (less those in `also`, e.g.
+    ("pydicom",): a transformers user who installed pydicom); returns its python."""
+    hidden_names = tuple(name for name in HIDDEN if name not in also)
     shared = folder / "site-links"
     shared.mkdir(parents=True, exist_ok=True)
     for site in dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]):
         for entry in Path(site).iterdir():
-            hidden = entry.name.lower().startswith(HIDDEN) or entry.suffix == ".pth"
+            hidden = entry.name.lower().startswith(hidden_names) or entry.suffix == ".pth"
             if not hidden and not (shared / entry.name).exists():
                 (shared / entry.name).symlink_to(entry)
     venv = folder / "venv"

@@ -5,7 +5,10 @@ virtualenv with torch, transformers, safetensors, huggingface_hub, numpy and pil
 medhub's own dependencies: pydicom, scipy, nibabel, ...; see tests/plain_venv.py) loads them through AutoConfig,
 AutoModel, the task's Auto class, AutoImageProcessor and `pipeline(..., trust_remote_code=True)`, on real
 images (a chest X-ray, an ISBI 2012 EM section) and a real BraTS volume crop; the outputs match medhub's
-within 1e-5. By default three models (MEDHUB_HUB_REPOS_ALL=1: the whole zoo).
+within 1e-5. A classifier's pipeline (the repo's generated copy of medhub's) gives `medhub.pipeline`'s calibrated
+scores on a PNG and a JPEG path; a DICOM path names pydicom and medhub.pipeline, and with pydicom installed (a
+second virtualenv) gives medhub's scores, MONOCHROME1 included. By default three models (MEDHUB_HUB_REPOS_ALL=1:
+the whole zoo).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from PIL import Image
 from plain_venv import plain_transformers_venv
 
 import medhub
-from medhub.inference.inferers import temperature
 from medhub.shared_data import data_dir
 
 ZOO = Path(__file__).resolve().parents[1] / "model_zoo"
@@ -64,12 +66,36 @@ for repo, case in cases.items():
         logits = model(pixel_values=pixel_values).logits
     np.save(case["input"] + ".plain-logits.npy", logits.numpy())
     if case["task"] == "image-classification":
-        classify = pipeline("image-classification", model=repo, trust_remote_code=True)
-        r["pipeline"] = classify(Image.open(case["image"]))
+        r["pipeline"] = classify_files(repo, case["samples"])
 modules = sorted(m for m in sys.modules if m.split(".")[0] in ("medhub", "pydicom", "scipy", "nibabel"))
 results["_forbidden_modules"] = modules
 open(out, "w").write(json.dumps(results))
 """
+# pipeline(..., trust_remote_code=True) on files: {path: scores or the error}
+CLASSIFY = r"""
+def classify_files(repo, paths):
+    from transformers import pipeline
+    classify = pipeline("image-classification", model=repo, trust_remote_code=True)
+    results = {"_class": type(classify).__name__}
+    for path in paths:
+        try:
+            results[path] = {r["label"]: r["score"] for r in classify(path)}
+        except Exception as err:
+            results[path] = f"{type(err).__name__}: {err}"
+    return results
+"""
+PLAIN_SCRIPT = CLASSIFY + PLAIN_SCRIPT
+# The same on the DICOM samples in a virtualenv with pydicom (no medhub).
+PYDICOM_SCRIPT = CLASSIFY + r"""
+import json, sys
+assert "medhub" not in sys.modules
+repo, paths, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+results = classify_files(repo, paths)
+results["_medhub_modules"] = sorted(m for m in sys.modules if m.split(".")[0] == "medhub")
+open(out, "w").write(json.dumps(results))
+"""
+SAMPLES = ["00000001_000.png", "16747_3_1.jpg"]
+DICOM_SAMPLES = ["1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm", "Fake_MONOHR1.dcm"]
 
 
 def _case_inputs(model_id: str, model, work: Path) -> dict:
@@ -81,11 +107,13 @@ def _case_inputs(model_id: str, model, work: Path) -> dict:
                     for name in model.config.channel_names}
         processed = model.image_processor(channels)["pixel_values"]
         centre = [s // 2 for s in processed.shape[2:]]
-        crop = processed[(..., *[slice(c - 24, c + 24) for c in centre])]
+        size = [max(48, s) for s in model.example_input_size()]  # DeepMedic's forward takes 101^3 at the least
+        crop = processed[(..., *[slice(c - s // 2, c - s // 2 + s) for c, s in zip(centre, size)])]
         np.save(case["input"], crop.numpy())
         return case
     if model.pipeline_tag == "image-classification":
         image = DATA / "chest-xray-samples" / "00000001_000.png"
+        case["samples"] = [str(DATA / "chest-xray-samples" / name) for name in SAMPLES + DICOM_SAMPLES]
     else:
         image = work / "isbi-crop.png"
         Image.open(DATA / "isbi2012-em" / "train" / "image" / "0.png").crop((0, 0, 192, 192)).save(image)
@@ -115,12 +143,27 @@ def plain(served, write_endpoint, tmp_path_factory):
     missing file with the Hub's 404 where olah says 401); its results."""
     work, cases, _ = served
     python = plain_transformers_venv(tmp_path_factory.mktemp("plain-venv"))
-    out = work / "plain-results.json"
+    return _run_plain(python, PLAIN_SCRIPT, [json.dumps(cases)], work, write_endpoint.url)
+
+
+@pytest.fixture(scope="module")
+def plain_pydicom(served, write_endpoint, tmp_path_factory):
+    """PYDICOM_SCRIPT on chexnet's repo in a virtualenv without medhub but with pydicom; its results."""
+    work = served[0]
+    python = plain_transformers_venv(tmp_path_factory.mktemp("plain-pydicom-venv"), also=("pydicom",))
+    paths = [str(DATA / "chest-xray-samples" / name) for name in DICOM_SAMPLES]
+    return _run_plain(python, PYDICOM_SCRIPT, ["medhub/chexnet-pneumonia", json.dumps(paths)], work,
+                      write_endpoint.url)
+
+
+def _run_plain(python: Path, script: str, args: list[str], work: Path, endpoint: str) -> dict:
+    """Run `script` with `args` and an output file in the plain virtualenv against the test Hub endpoint."""
+    out = work / f"plain-results-{python.parents[2].name}.json"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("HF_", "HUGGINGFACE_", "MEDHUB_", "PYTHON")) and "PROXY" not in k.upper()}
-    env.update({"HF_ENDPOINT": write_endpoint.url, "HF_HOME": str(work / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1",
+    env.update({"HF_ENDPOINT": endpoint, "HF_HOME": str(work / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1",
                 "HF_HUB_DISABLE_PROGRESS_BARS": "1", "NO_PROXY": "127.0.0.1,localhost"})
-    done = subprocess.run([str(python), "-c", PLAIN_SCRIPT, json.dumps(cases), str(out)], env=env, cwd=work,
+    done = subprocess.run([str(python), "-c", script, *args, str(out)], env=env, cwd=work, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-12000:]
     return json.loads(out.read_text())
@@ -155,20 +198,36 @@ def test_outputs_match_medhub(served, plain, model_id):
     assert np.abs(logits - reference[model_id]).max() <= TOLERANCE
 
 
-@pytest.mark.parametrize("model_id", [i for i in IDS if i in ("chexnet-pneumonia", "vgg16-pneumonia",
-                                                               "resnet18-pneumonia")])
+CLASSIFIERS = [i for i in IDS if i in ("chexnet-pneumonia", "vgg16-pneumonia", "resnet18-pneumonia")]
+
+
+@pytest.mark.parametrize("model_id", CLASSIFIERS)
 def test_transformers_pipeline_scores_match_medhub_pipeline(served, plain, model_id):
-    """Plain transformers' pipeline gives the softmax of the raw logits; medhub's applies the calibration
-    temperature saved with the weights (the card says so): softmax(log p / T) of the plain scores is medhub's."""
-    image = served[1][f"medhub/{model_id}"]["image"]
-    expected = medhub.pipeline("image-classification", str(ZOO / model_id))(image)
-    got = {r["label"]: r["score"] for r in plain[f"medhub/{model_id}"]["pipeline"]}
-    assert set(got) == {r["label"] for r in expected}
-    t = temperature(medhub.MedModel.from_pretrained(str(ZOO / model_id)))
-    calibrated = {label: score ** (1 / t) for label, score in got.items()}
-    total = sum(calibrated.values())
-    for r in expected:
-        assert abs(calibrated[r["label"]] / total - r["score"]) <= TOLERANCE
+    """The repo's pipeline gives medhub.pipeline's calibrated scores on PNG and JPEG paths; without pydicom a DICOM
+    path is an error naming pydicom and medhub.pipeline."""
+    got = plain[f"medhub/{model_id}"]["pipeline"]
+    assert got["_class"] == "MedImageClassificationPipeline"
+    classify = medhub.pipeline("image-classification", str(ZOO / model_id))
+    for path in served[1][f"medhub/{model_id}"]["samples"]:
+        if path.endswith(".dcm"):
+            assert "pydicom" in got[path] and "medhub.pipeline" in got[path], got[path]
+            continue
+        expected = {r["label"]: r["score"] for r in classify(path)}
+        assert got[path].keys() == expected.keys()
+        assert max(abs(got[path][k] - expected[k]) for k in expected) <= TOLERANCE, (path, got[path], expected)
+
+
+@pytest.mark.skipif("chexnet-pneumonia" not in IDS, reason="chexnet-pneumonia not served")
+def test_transformers_pipeline_reads_dicom_with_pydicom(plain_pydicom):
+    """With pydicom (still no medhub) the repo's pipeline reads a DICOM, and its MONOCHROME1 variant, as medhub."""
+    assert plain_pydicom["_medhub_modules"] == []
+    classify = medhub.pipeline("image-classification", str(ZOO / "chexnet-pneumonia"))
+    for name in DICOM_SAMPLES:
+        path = str(DATA / "chest-xray-samples" / name)
+        expected = {r["label"]: r["score"] for r in classify(path)}
+        got = plain_pydicom[path]
+        assert isinstance(got, dict), got
+        assert max(abs(got[k] - expected[k]) for k in expected) <= TOLERANCE, (name, got, expected)
 
 
 MALICIOUS = """import pathlib

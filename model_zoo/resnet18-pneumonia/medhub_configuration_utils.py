@@ -98,8 +98,29 @@ class MedPreTrainedConfig(PreTrainedConfig):
         return cls(**{**preset, **overrides})
 
     @property
+    def custom_pipelines(self) -> dict[str, Any]:
+        """config.json's `custom_pipelines` (the repo's generated pipeline module, which plain transformers runs with
+        trust_remote_code=True), less the tasks whose transformers pipeline is already medhub's (medhub imported:
+        `medhub.classification_pipeline.register`): transformers then neither runs the repo's code nor asks to."""
+        declared = self.__dict__.get("custom_pipelines") or {}
+        return {task: spec for task, spec in declared.items() if not medhub_pipeline_registered(task)}
+
+    @custom_pipelines.setter
+    def custom_pipelines(self, value: dict[str, Any] | None) -> None:
+        self.__dict__["custom_pipelines"] = value  # saved as read (to_dict copies __dict__)
+
+    @property
     def labels(self) -> list[str]:
         return [self.id2label[i] for i in range(self.num_labels)]
+
+
+def medhub_pipeline_registered(task: str) -> bool:
+    """Whether transformers' pipeline for `task` is medhub's (`serves_medhub_models`; registered when medhub is
+    imported), which makes a repo's generated copy of it moot."""
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    impl = PIPELINE_REGISTRY.supported_tasks.get(task, {}).get("impl")
+    return bool(getattr(impl, "serves_medhub_models", False))
 
 
 def check_int(config: Any, field: str, lo: int, hi: int) -> None:

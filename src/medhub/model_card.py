@@ -169,9 +169,11 @@ model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True)  # float3
 processor = AutoImageProcessor.from_pretrained("{repo_id}", trust_remote_code=True)
 ```
 
-Without medhub the processor takes PIL images and arrays; DICOM, NIfTI and file paths need medhub. A classifier's
-plain `pipeline(...)` scores are the softmax of the raw logits; medhub's are calibrated: the logits divided by
-`config.weights_info["calibration"]["temperature"]` when the card reports one.
+Without medhub the processor takes PIL images, arrays and paths to PNG, JPEG and DICOM images (DICOM with `pydicom`
+installed), read as medhub reads them; NIfTI volumes and DICOM series need medhub.
+A classifier's `pipeline("image-classification", model="{repo_id}", trust_remote_code=True)` runs the
+repo's copy of medhub's classification pipeline and gives `medhub.pipeline`'s scores on the same files: calibrated,
+the logits divided by `config.weights_info["calibration"]["temperature"]` when the card reports one.
 
 | file | sha256 |
 |---|---|

@@ -2,10 +2,11 @@
 
 Classification delegates to transformers' `ImageClassificationPipeline` (top-k labels; softmax, or sigmoid
 when `config.problem_type == "multi_label_classification"` or there is one label) of the logits divided by the
-calibration temperature saved with the weights (as `model.infer` does). Our subclass also changes how inputs reach
-the processor: paths go to the medhub processor as they are, so a DICOM keeps its window
-and MONOCHROME1 flag instead of being opened by PIL as RGB. `transformers.pipeline("image-classification",
-model=medhub_model, image_processor=RadiographImageProcessor(...))` works as well (for PNG/JPEG/PIL inputs).
+calibration temperature saved with the weights (as `model.infer` does), through
+`medhub.classification_pipeline.MedImageClassificationPipeline`: paths go to the medhub processor as they are, so a
+DICOM keeps its window and MONOCHROME1 flag instead of being opened by PIL as RGB. Importing medhub makes that class
+transformers' "image-classification" pipeline, so `transformers.pipeline("image-classification", model=<medhub id,
+folder or model instance>)` gives the same scores (the instance brings its own processor).
 
 Segmentation (`SegmentationPipeline`) runs the same path as `medhub predict` (`medhub.predict.segment_image` /
 `predict_subject`: the processor, then `model.infer`, the model's own inferer: overlap-tile for a valid-padding
@@ -29,11 +30,10 @@ import numpy as np
 import torch
 import transformers
 from PIL import Image
-from transformers.pipelines.image_classification import ImageClassificationPipeline
 
 from .auto import MedModel
+from .classification_pipeline import MedImageClassificationPipeline, register
 from .errors import ConfigError, InputError
-from .inference.inferers import temperature
 from .modeling_utils import MedPreTrainedModel
 from .predict.inference import input_processor, predict_subject, segment_image
 
@@ -63,25 +63,6 @@ def _resolve_model(model: Any):
     if not isinstance(model, MedPreTrainedModel):
         raise InputError(f"model: expected a medhub model or a model id/folder, got {type(model).__name__}")
     return model.eval()
-
-
-class MedImageClassificationPipeline(ImageClassificationPipeline):
-    """transformers' image classification, with inputs handed to the medhub processor unchanged."""
-
-    def check_model_type(self, supported_models):
-        if not isinstance(self.model, MedPreTrainedModel):
-            super().check_model_type(supported_models)
-
-    def preprocess(self, image, timeout=None):
-        inputs = self.image_processor(images=image, return_tensors="pt")
-        return inputs.to(self.dtype)
-
-    def _forward(self, model_inputs):
-        """The logits divided by the calibration temperature saved with the weights, as `model.infer` does, so
-        the scores are the calibrated probabilities `medhub predict` writes."""
-        outputs = self.model(**model_inputs)
-        outputs["logits"] = outputs["logits"] / temperature(self.model)
-        return outputs
 
 
 class SegmentationPipeline:
@@ -152,5 +133,7 @@ def _channels(model, image: Any) -> list | Mapping:
         return list(image)
     return [image]
 
+
+register()  # transformers.pipeline("image-classification", ...) runs medhub models as medhub.pipeline does
 
 __all__ = ["MedImageClassificationPipeline", "SegmentationPipeline", "pipeline"]

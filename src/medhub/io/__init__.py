@@ -1,7 +1,7 @@
 """Readers for the files medical images come in: DICOM (images and series), NIfTI, PNG/JPEG, MedMNIST.
 
-`read_any(path)` dispatches on the file's *signature* (its first bytes), not on its name, except for NIfTI
-whose gzip signature is shared with any .gz file (there the name must end in .nii or .nii.gz):
+`read_any(path)` dispatches on the file's *signature* (its first bytes; `formats.sniff`), not on its name, except
+for NIfTI whose gzip signature is shared with any .gz file (there the name must end in .nii or .nii.gz):
 
 - "DICM" at byte 128 (DICOM Part 10 preamble) -> `read_dicom` -> `DicomImage`
 - a folder -> `read_dicom_series` -> `Volume`
@@ -18,45 +18,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InputError
-from .declared import JPEG_SIGNATURE, PNG_SIGNATURE, DeclaredSize, declared_size
+from .declared import DeclaredSize, declared_size
 from .deidentify import assert_deidentified, deidentify, find_identifying_attributes
 from .dicom import DicomImage, read_dicom
 from .dicom_seg import coded_property, read_dicom_seg, write_dicom_seg
 from .dicom_series import SeriesLayout, read_dicom_series, read_series_layout
 from .dicom_write import write_dicom_series
+from .formats import sniff
 from .images import RasterImage, read_image
 from .medmnist import read_medmnist
-from .nifti import is_nifti_name, read_nifti
+from .nifti import read_nifti
 from .volume import Volume, reorient, save_nifti, spacing_from_affine, to_canonical
-
-GZIP_SIGNATURE = b"\x1f\x8b"
-
-
-def sniff(path: str | Path) -> str:
-    """Name the format of `path`: "dicom", "dicom-series", "nifti", "png" or "jpeg"; InputError otherwise."""
-    path = Path(path)
-    if path.is_dir():
-        return "dicom-series"
-    if not path.is_file():
-        raise InputError(f"{path}: no such file or folder")
-    with open(path, "rb") as fh:
-        head = fh.read(132)
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return "dicom"
-    if head.startswith(PNG_SIGNATURE):
-        return "png"
-    if head.startswith(JPEG_SIGNATURE):
-        return "jpeg"
-    if is_nifti_name(path):
-        sizeof_hdr = int.from_bytes(head[:4], "little") if len(head) >= 4 else 0
-        if head.startswith(GZIP_SIGNATURE) or sizeof_hdr in (348, 540) or int.from_bytes(head[:4], "big") in (348, 540):
-            return "nifti"
-        raise InputError(f"{path}: named like NIfTI but has neither a NIfTI header nor a gzip stream")
-    raise InputError(
-        f"{path}: unsupported or unrecognised file (first bytes {head[:8]!r}); medhub reads DICOM (with the "
-        "'DICM' preamble at byte 128), NIfTI (.nii/.nii.gz), PNG and JPEG, and folders of DICOM slices"
-    )
 
 
 def read_any(path: str | Path) -> DicomImage | Volume | RasterImage:

@@ -25,10 +25,8 @@ from typing import BinaryIO, NamedTuple
 from ..errors import InputError
 from . import limits
 from .dicom import declared_pixels, read_dicom_header
-from .nifti import is_nifti_name, nifti_header
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JPEG_SIGNATURE = b"\xff\xd8\xff"
+from .formats import JPEG_SIGNATURE, PNG_SIGNATURE, is_nifti_name
+from .nifti import nifti_header
 
 
 class DeclaredSize(NamedTuple):

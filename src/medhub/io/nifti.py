@@ -22,9 +22,9 @@ import numpy as np
 
 from ..errors import InputError
 from . import limits
+from .formats import is_nifti_name
 from .volume import Volume, save_nifti
 
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
 # NIfTI datatype code -> (bytes per voxel, name); complex codes are refused.
 DATATYPES = {2: (1, "uint8"), 4: (2, "int16"), 8: (4, "int32"), 16: (4, "float32"), 32: (8, "complex64"),
              64: (8, "float64"), 128: (3, "RGB24"), 256: (1, "int8"), 512: (2, "uint16"), 768: (4, "uint32"),
@@ -177,10 +177,6 @@ def nifti_to_volume(image, source: str) -> Volume:
         raise InputError(f"{path}: the header's affine (sform/qform) is singular or not finite: "
                          f"{affine.round(4).tolist()}")
     return Volume(array, affine, zooms, str(path), image.header)
-
-
-def is_nifti_name(path: str | Path) -> bool:
-    return str(path).lower().endswith(NIFTI_SUFFIXES)
 
 
 __all__ = ["NiftiHeader", "is_nifti_name", "nifti_header", "nifti_to_volume", "read_nifti", "save_nifti"]

@@ -7,8 +7,12 @@ adds `auto_map` to config.json and preprocessor_config.json, so that
     AutoModel / AutoModelForImageClassification / AutoModelForSemanticSegmentation / AutoConfig /
     AutoImageProcessor .from_pretrained(repo, trust_remote_code=True)   and   pipeline(..., trust_remote_code=True)
 
-work without medhub. medhub itself never imports these files: `MedModel.from_pretrained` uses medhub's classes,
-whatever the repo's code files say. The sha256 of every file (`digests`) goes to the model card so a reader can
+work without medhub. A classifier's repo also carries `medhub.classification_pipeline`, named in config.json's
+`custom_pipelines`, so that plain transformers' "image-classification" pipeline reads DICOM/PNG/JPEG paths and
+applies the calibration temperature as `medhub.pipeline` does (with medhub installed, transformers uses medhub's
+own copy of that pipeline and the repo's entry is hidden, see `MedPreTrainedConfig.custom_pipelines`).
+medhub itself never imports these files: `MedModel.from_pretrained` uses medhub's classes, whatever the repo's
+code files say. The sha256 of every file (`digests`) goes to the model card so a reader can
 check the code they are asked to trust.
 """
 
@@ -18,6 +22,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from ..classification_pipeline import TASK as PIPELINE_TASK
+from ..classification_pipeline import MedImageClassificationPipeline
 from ..logging_utils import get_logger
 from ..registry import TASK_AUTO_CLASSES
 from .bundle import BundledFile, bundle, flat_name
@@ -41,7 +47,17 @@ def _roots(model) -> list[str]:
     processor = model.image_processor or model.default_image_processor()
     if processor is not None:
         roots.append(type(processor).__module__)
+    if model.pipeline_tag == PIPELINE_TASK:
+        roots.append(MedImageClassificationPipeline.__module__)
     return roots
+
+
+def custom_pipelines(model) -> dict[str, dict]:
+    """config.json's `custom_pipelines`: for a classifier, the generated copy of medhub's classification pipeline."""
+    if model.pipeline_tag != PIPELINE_TASK:
+        return {}
+    impl = f"{flat_name(MedImageClassificationPipeline.__module__)}.{MedImageClassificationPipeline.__name__}"
+    return {PIPELINE_TASK: {"impl": impl, "pt": [TASK_AUTO_CLASSES[PIPELINE_TASK]], "type": "image"}}
 
 
 def auto_map(model) -> dict[str, str]:
@@ -78,7 +94,10 @@ def write_remote_code(model, folder: str | Path, files: list[BundledFile]) -> No
     folder = Path(folder)
     for file in files:
         (folder / file.name).write_bytes(file.text.encode("utf-8"))
-    _add_to_json(folder / CONFIG_NAME, {"auto_map": auto_map(model)})
+    fields = {"auto_map": auto_map(model)}
+    if custom_pipelines(model):
+        fields["custom_pipelines"] = custom_pipelines(model)
+    _add_to_json(folder / CONFIG_NAME, fields)
     processor_file = folder / PROCESSOR_NAME
     if processor_file.is_file():
         kind = json.loads(processor_file.read_text(encoding="utf-8")).get("image_processor_type")
@@ -104,4 +123,5 @@ def _add_to_json(file: Path, fields: dict) -> None:
     file.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-__all__ = ["BundledFile", "auto_map", "digests", "remote_code_for", "remote_code_files", "write_remote_code"]
+__all__ = ["BundledFile", "auto_map", "custom_pipelines", "digests", "remote_code_for", "remote_code_files",
+           "write_remote_code"]

@@ -6,8 +6,9 @@ modules of a model class, its config class and its processor class, every medhub
 depth) is copied into one file named after its path (`medhub.layers.unet_blocks` -> `medhub_layers_unet_blocks.py`,
 `medhub.models.unet.modeling_unet` -> `modeling_unet.py`) with its medhub imports rewritten to those names.
 Two kinds of import are changed on the way:
-- modules that serve medhub itself rather than the network (`STAND_INS`: loading from the Hub, reading DICOM or
-  NIfTI files) are replaced by small stand-ins that say medhub is needed for that;
+- modules that serve medhub itself rather than the network (`STAND_INS`: loading from the Hub, reading volumes)
+  are replaced by small stand-ins that say medhub is needed for that (the `medhub.io` stand-in keeps medhub's
+  readers of DICOM, PNG and JPEG images);
 - packages outside what a transformers user has (`ALLOWED`) are imported in a `try` block that leaves a
   `Missing` placeholder, so the files load everywhere and name the package if that code path is reached.
 The text is otherwise medhub's own, unchanged, so the files read like the library.
@@ -75,6 +76,13 @@ def _module_file(module: str) -> Path:
     return Path(spec.origin)
 
 
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a name inside a module, not a submodule
+        return False
+
+
 def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     if node.level == 0:
         return node.module or ""
@@ -99,6 +107,13 @@ def _rewrite(module: str, version: str) -> tuple[str, list[str]]:
                 continue
             indent = lines[node.lineno - 1][: node.col_offset]
             if target == "medhub" or target.startswith("medhub."):
+                if all(_is_module(f"{target}.{a.name}") for a in node.names):  # `from . import limits`
+                    modules = [(STAND_INS.get(f"{target}.{a.name}", f"{target}.{a.name}"), a.asname or a.name)
+                               for a in node.names]
+                    needed.extend(module for module, _ in modules)
+                    edits.append((node.lineno, node.end_lineno, "\n".join(
+                        _module_import(indent, flat_name(module), name) for module, name in modules)))
+                    continue
                 target = STAND_INS.get(target, target)
                 needed.append(target)
                 names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in node.names)
@@ -124,6 +139,13 @@ def _rewrite(module: str, version: str) -> tuple[str, list[str]]:
               "trust_remote_code=True.\n"
               "# medhub itself never runs this file: it loads the weights with its own code.\n")
     return header + "\n".join(lines) + "\n", needed
+
+
+def _module_import(indent: str, flat: str, name: str) -> str:
+    """`from . import <flat> as <name>`, preceded by a `from .<flat> import` line: transformers copies a repo's
+    files by those lines only (`dynamic_module_utils.get_relative_imports`)."""
+    return (f"{indent}from .{flat} import __name__ as _{flat}  # makes transformers copy {flat}.py\n"
+            f"{indent}from . import {flat} as {name}")
 
 
 def _imports(node: ast.AST):
