@@ -18,7 +18,8 @@ range is a `ConfigError` naming the key (`weights_info.metrics[2].value`) and wh
     hyperparameters, data_options, label_values, patches: JSON objects
     inference           `InferenceSettings` fields (roi_size, overlap, batch_size, ...), each in its range
     instances           {method: "membrane_watershed", seed_threshold in (0, 1), min_seed_size in
-                        [1, 100000], smoothing in [0, 16] pixels}
+                        [1, 100000], smoothing in [0, 16] pixels}, or {method: "nuclei_watershed", ...}
+                        (`medhub.inference.nuclei.NUCLEI_RANGES`)
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ def check_weights_info(info: Any, where: str = "weights_info") -> None:
         from .medhub_inference_inferers import InferenceSettings
         InferenceSettings.from_dict(info["inference"], where=f"{where}.inference")
     if info.get("instances") is not None:
-        from .medhub_inference_membrane_watershed import watershed_options
-        watershed_options(info["instances"], where=f"{where}.instances")
+        from .medhub_inference_postprocess import instance_method
+        instance_method(info["instances"], where=f"{where}.instances")
 
 
 def read_weights_info(config) -> dict[str, Any]:

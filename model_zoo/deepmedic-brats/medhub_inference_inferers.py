@@ -217,10 +217,24 @@ class ClassifierInferer(Inferer):
     dense = False
 
     def predict(self, model, x, roi_mask):
-        return model(pixel_values=x).logits / temperature(model)
+        return self._calibrated_logits(model, model(pixel_values=x))
 
     def default_tta_axes(self, spatial_dims: int) -> tuple[int, ...]:
         return (spatial_dims - 1,)
+
+    def probabilities_with_features(self, model, pixel_values) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The probabilities `__call__` gives without TTA, and the last hidden state of the same forward pass
+        (the final feature maps a CAM needs: no second forward), or None when the model gives none."""
+        x = _model_input(model, pixel_values)
+        precision = resolve_precision(self.settings.precision, x.device.type)
+        with torch.inference_mode(), precision_context(precision, x.device.type):
+            output = model(pixel_values=x, output_hidden_states=True)
+            probs = activate(self._calibrated_logits(model, output).float(), output_activation(model))
+        return probs.cpu(), (output.hidden_states[-1] if output.hidden_states else None)
+
+    @staticmethod
+    def _calibrated_logits(model, output) -> torch.Tensor:
+        return output.logits / temperature(model)  # the stored calibration temperature (1 when none)
 
 
 class SlidingWindowInferer(Inferer):
