@@ -40,7 +40,6 @@ from .medhub_inference_membrane_watershed import check_probability_map, checked_
 
 __all__ = ["NUCLEI_RANGES", "nuclei_instances", "nuclei_options"]
 
-_FOUR = ndimage.generate_binary_structure(2, 1)
 # Wide enough for any microscopy, small enough that a mistyped value cannot run for minutes.
 NUCLEI_RANGES = {"foreground_threshold": (0.0, 1.0), "seed_threshold": (0.0, 1.0), "seed_height": (0.0, 64.0),
                  "min_size": (0, 100_000), "smoothing": (0.0, 16.0)}
@@ -75,12 +74,12 @@ def nuclei_instances(foreground, boundary=None, *, foreground_threshold: float =
         if smoothing:
             edge = ndimage.gaussian_filter(edge, smoothing)
         surface = np.clip(fg - edge, 0.0, 1.0)  # P(interior)
-        seeds = ndimage.label((surface > seed_threshold) & mask, structure=_FOUR)[0]
+        seeds = ndimage.label((surface > seed_threshold) & mask)[0]  # default structure: 4-connectivity
     else:
         surface = ndimage.distance_transform_edt(mask)
         peaks = h_maxima(surface, seed_height) if seed_height > 0 else surface > 0
         seeds = ndimage.label(peaks.astype(bool) & mask, structure=np.ones((3, 3)))[0]
-    components, n = ndimage.label(mask, structure=_FOUR)
+    components, n = ndimage.label(mask)
     seeded = np.zeros(n + 1, dtype=bool)
     seeded[np.unique(components[seeds > 0])] = True
     unseeded = ~seeded[components] & mask  # components without a seed are their own seed
