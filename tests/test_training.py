@@ -190,3 +190,33 @@ def test_train_command_runs_a_yaml_recipe(shared_data, tmp_path, capsys):
     assert "trained tiny-unet-isbi: 2 steps" in capsys.readouterr().out
     info = json.loads((tmp_path / "out" / "config.json").read_text())["weights_info"]
     assert info["command"] == f"medhub train {config}" and info["hyperparameters"]["steps"] == 2
+
+
+def test_fine_tuning_starts_from_the_base_description_not_its_measurements(tmp_path):
+    """A model fine-tuned from a pretrained one must not carry the base weights' metrics, calibration temperature,
+    threshold or repo id (they would be applied to / claimed for the new weights); the card names the base."""
+    import huggingface_hub
+
+    from medhub import MedModel
+    from medhub.models.resnet import ResNetConfig
+    from medhub.training.recipe import build_model
+
+    base = MedModel.from_config(ResNetConfig(depth=18, in_channels=1, num_labels=2))
+    base.config.weights_info = {
+        "repo_id": "medhub/resnet18-pneumonia", "license": "cc-by-4.0", "threshold": 0.3, "trained": True,
+        "calibration": {"temperature": 1.25}, "metrics": [{"name": "auroc", "value": 0.99, "split": "test"}],
+        "title": "ResNet-18 pneumonia", "training_seconds": 12.0, "inference": {"batch_size": 4}}
+    base.save_pretrained(tmp_path / "base")
+    recipe = Recipe.from_dict({"model": {"pretrained": str(tmp_path / "base")}, "data": {"name": "pneumoniamnist"}})
+    info = build_model(recipe).config.weights_info
+    assert info == {"license": "cc-by-4.0", "inference": {"batch_size": 4}, "base_model": "medhub/resnet18-pneumonia"}
+    # without a repo id, a local folder is no Hub id: no base_model
+    del base.config.weights_info["repo_id"]
+    base.save_pretrained(tmp_path / "local")
+    recipe = Recipe.from_dict({"model": {"pretrained": str(tmp_path / "local")}, "data": {"name": "pneumoniamnist"}})
+    tuned = build_model(recipe)
+    assert "base_model" not in tuned.config.weights_info and "calibration" not in tuned.config.weights_info
+    tuned.config.weights_info = {**tuned.config.weights_info, "base_model": "medhub/resnet18-pneumonia"}
+    tuned.save_pretrained(tmp_path / "tuned")
+    card = huggingface_hub.ModelCard.load(tmp_path / "tuned" / "README.md")
+    assert card.data.base_model == "medhub/resnet18-pneumonia"

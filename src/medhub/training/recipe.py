@@ -174,6 +174,7 @@ def build_model(recipe: Recipe):
             raise ConfigError(f"{recipe.source}: model.config cannot change a pretrained model's config "
                               f"({sorted(overrides)}); convert it first (medhub convert --num-labels ...)")
         model = MedModel.from_pretrained(spec["pretrained"], revision=spec.get("revision"))
+        model.config.weights_info = fine_tuning_info(model.config.weights_info, str(spec["pretrained"]))
         model.train()
     else:
         model_type = model_type_of(str(spec["type"]))
@@ -189,6 +190,21 @@ def build_model(recipe: Recipe):
         model = MedModel.from_config(config)
     model.image_processor = build_processor(recipe, model)
     return model
+
+
+# What a pretrained model's weights_info says about the model and its use (kept when it is fine-tuned); every
+# other entry describes or measured the base weights (metrics, calibration temperature, threshold, uncertainty,
+# repo id, training record) and would be wrong for the fine-tuned ones.
+KEPT_WHEN_FINE_TUNED = ("license", "input", "output", "tags", "label_values", "inference", "instances", "patches")
+
+
+def fine_tuning_info(info: dict[str, Any] | None, pretrained: str) -> dict[str, Any]:
+    """The weights_info a model fine-tuned from `pretrained` starts with: the base's descriptive entries and
+    `base_model`, its Hub id (the base's `repo_id`, else `pretrained` unless that is a local folder)."""
+    info = dict(info or {})
+    kept = {key: info[key] for key in KEPT_WHEN_FINE_TUNED if key in info}
+    base = info.get("repo_id") or (None if Path(pretrained).exists() else pretrained)
+    return {**kept, **({"base_model": str(base)} if base else {})}
 
 
 def build_processor(recipe: Recipe, model):
