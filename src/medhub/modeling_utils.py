@@ -182,13 +182,10 @@ def _fast_load(cls, config, folder: Path, kwargs: dict):
     return model, {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
 
 
-def _tensor(data: bytearray, start: int, meta: dict) -> torch.Tensor:
+def _tensor(data: torch.Tensor, start: int, meta: dict) -> torch.Tensor:
     """The tensor `meta` (a safetensors header entry) as a view of the file's bytes `data` (no copy)."""
-    dtype = _TORCH_DTYPES[meta["dtype"]]
     a, b = meta["data_offsets"]
-    if a == b:
-        return torch.empty(meta["shape"], dtype=dtype)
-    return torch.frombuffer(data, dtype=dtype, count=(b - a) // dtype.itemsize, offset=start + a).view(meta["shape"])
+    return data[start + a:start + b].view(_TORCH_DTYPES[meta["dtype"]]).view(meta["shape"])
 
 
 def repo_code_and_card(model, card: str | None = None) -> tuple[list[BundledFile], str]:

@@ -158,25 +158,25 @@ def read_safetensors_header(file: Path, max_header: int = MAX_SAFETENSORS_HEADER
     return header, 8 + n
 
 
-def read_checked_safetensors(file: Path, max_header: int = MAX_SAFETENSORS_HEADER) -> tuple[dict, bytearray, int]:
-    """(header, the whole file's bytes, data start): the file read once, and every check of
+def read_checked_safetensors(file: Path, max_header: int = MAX_SAFETENSORS_HEADER) -> tuple[dict, torch.Tensor, int]:
+    """(header, the whole file's bytes as a uint8 tensor, data start): the file read once, and every check of
     `check_safetensors_file` (framing, NaN/Inf) made on the very bytes returned, so what a caller loads from them
     is what was checked. Raises CorruptWeightsError naming the file."""
     file = Path(file)
     try:
         with _open_regular(file) as fh:
             size = os.fstat(fh.fileno()).st_size
-            data = bytearray(size)
-            view, got = memoryview(data), 0
+            data = torch.empty(size, dtype=torch.uint8)  # not zero-filled, unlike a bytearray
+            view, got = memoryview(data.numpy()), 0
             while got < size:
-                chunk = fh.readinto(view[got:])
+                chunk = fh.raw.readinto(view[got:])
                 if not chunk:
                     raise ValueError(f"file is {got} bytes, shorter than the {size} it had when opened")
                 got += chunk
-        n = _header_length(bytes(data[:8]), size, max_header)
-        header = json.loads(data[8:8 + n])
+        n = _header_length(bytes(view[:8]), size, max_header)
+        header = json.loads(bytes(view[8:8 + n]))
         _check_header(header, size - 8 - n)
-        _check_finite(memoryview(data), header, 8 + n)
+        _check_finite(data.numpy(), header, 8 + n)
     except _FRAMING_ERRORS as err:
         raise CorruptWeightsError(f"{file}: not a valid safetensors file: {err}") from None
     return header, data, 8 + n
@@ -291,6 +291,9 @@ _FLOAT_BITS = {"F16": ("int16", 0x7FFF, 0x7C00), "BF16": ("int16", 0x7FFF, 0x7F8
                "F8_E5M2": ("int8", 0x7F, 0x7C), "F8_E4M3": ("int8", 0x7F, 0x7F)}
 
 
+_FINITE_CHUNK = 1 << 18  # values per bit test: the scratch stays in cache and nothing file-sized is allocated
+
+
 def _all_finite(raw, dtype: str) -> bool:
     """Whether every little-endian `dtype` value in the bytes `raw` is finite (integer bit test, exact)."""
     int_dtype, magnitude, exponent = _FLOAT_BITS[dtype]
@@ -299,7 +302,12 @@ def _all_finite(raw, dtype: str) -> bool:
     with warnings.catch_warnings():  # a memory map is read-only; nothing writes to the view
         warnings.simplefilter("ignore", UserWarning)
         bits = torch.frombuffer(memoryview(raw), dtype=getattr(torch, int_dtype))
-    return int((bits & magnitude).max()) < exponent
+    scratch = torch.empty(min(len(bits), _FINITE_CHUNK), dtype=bits.dtype)
+    for chunk in bits.split(_FINITE_CHUNK):
+        masked = torch.bitwise_and(chunk, magnitude, out=scratch[:len(chunk)])
+        if int(masked.max()) >= exponent:
+            return False
+    return True
 
 
 def _check_finite(raw, header: dict, data_start: int) -> None:
