@@ -143,3 +143,19 @@ def test_resolve_model_defers_only_the_named_file_and_checks_the_rest(tmp_path):
     resolved = resolve_model(str(tmp_path), defer_check=("model.safetensors",))
     assert resolved.unchecked == (tmp_path / "model.safetensors",)
     assert resolve_model(str(tmp_path)).unchecked == ()
+
+
+def test_a_model_with_load_state_dict_hooks_is_loaded_through_them(tmp_path):
+    """A module with load_state_dict hooks (none of medhub's has one) is loaded by `load_state_dict`, hooks run."""
+    saved = _saved(tmp_path, half=True)
+    calls = []
+
+    class Hooked(type(saved)):
+        def __init__(self, config):
+            super().__init__(config)
+            self.register_load_state_dict_pre_hook(lambda *args, **kwargs: calls.append(1))
+
+    loaded = Hooked.from_pretrained(str(tmp_path))
+    assert calls == [1]
+    for key, value in _by_hand(tmp_path).state_dict().items():
+        assert torch.equal(_bits(loaded.state_dict()[key]), _bits(value)), key
