@@ -24,9 +24,12 @@ lint: $(STAMP)
 test: lint
 	HF_HUB_DISABLE_TELEMETRY=1 $(PY) -m pytest -q
 
+# e.g. make bench BENCH_ARGS="--rows 7,10 --isa avx2 --out /tmp/avx2.md" (kernels capped to AVX2)
+BENCH_ARGS ?= --compile
+
 bench: $(STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[bench]'
-	HF_HUB_DISABLE_TELEMETRY=1 $(PY) benchmarks/run.py --compile
+	HF_HUB_DISABLE_TELEMETRY=1 $(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -37,13 +37,38 @@ def machine_info() -> dict:
 
     return {"cpu": cpu, "flags": flags, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "python": platform.python_version(), "cores": os.cpu_count(), "load": load,
-            "native_bf16": native_bf16("cpu"), "auto": resolve_precision("auto", "cpu")}
+            "native_bf16": native_bf16("cpu"), "auto": resolve_precision("auto", "cpu"), "isa": isa_line()}
+
+
+# What `benchmarks/run.py --isa avx2` sets before torch is imported: the instruction set ATen's vectorised kernels
+# dispatch to, and the highest one oneDNN (convolutions, bf16) may use.
+ISA_CAPS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+
+
+EMULATED_BF16_NOTE = ("bf16 not run: this CPU (or its ISA cap) has no native bf16, where bf16 is emulated and several "
+                      "times slower than fp32 (precision='auto' runs fp32 here; row 10 times explicit bf16 once)")
+
+
+def bf16_runs_here() -> bool:
+    """Whether the rows time bf16: only where it is native (`medhub.precision.native_bf16`)."""
+    from medhub.precision import native_bf16
+
+    return native_bf16("cpu")
+
+
+def isa_line() -> str:
+    """The instruction sets the kernels use: ATen's dispatch capability and any cap set in the environment."""
+    caps = [f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(k)]
+    return (f"ATen kernels {torch.backends.cpu.get_cpu_capability()}; "
+            + (f"capped by {' '.join(caps)} (an approximation of a CPU without AVX-512: same cores, caches and "
+               "memory, only the instructions the kernels use are capped)" if caps else "no ISA cap"))
 
 
 def machine_line(info: dict | None = None) -> str:
     """One line naming the machine a table was measured on: CPU, AVX-512/BF16/AMX flags, what PyTorch reports."""
     info = info or machine_info()
-    return (f"Machine: {info['cpu']}, {info['cores']} cores, flags: {info['flags'] or 'no AVX-512/AMX'}; PyTorch "
+    return (f"Machine: {info['cpu']}, {info['cores']} cores, flags: {info['flags'] or 'no AVX-512/AMX'}; "
+            f"{info['isa']}; PyTorch "
             f"native bf16: {'yes' if info['native_bf16'] else 'no (emulated)'}, so precision='auto' runs "
             f"{info['auto']}; torch {info['torch']}, {info['threads']} threads; load average at the table's start "
             f"{'/'.join(f'{v:.2f}' for v in info['load'])} (above the core count: the CPU was shared).")

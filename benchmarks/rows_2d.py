@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from common import SHARED_DATA, Table, alternate, gflops, recipe_config, zoo_or_reference
+from common import (
+    EMULATED_BF16_NOTE,
+    SHARED_DATA,
+    Table,
+    alternate,
+    bf16_runs_here,
+    gflops,
+    recipe_config,
+    zoo_or_reference,
+)
 
 import medhub
 from medhub.acceleration import FastPredictor, optimize_for_inference
@@ -109,6 +118,8 @@ def run(repeats: int, quick: bool, compile_: bool) -> Table:
         except Exception as err:  # one failing case must not lose the others
             table.add(case["name"], f"FAILED: {type(err).__name__}: {str(err)[:200]}", *[""] * 8)
     _notes(table)
+    if not bf16_runs_here():
+        table.note(EMULATED_BF16_NOTE)
     return table
 
 
@@ -125,12 +136,15 @@ def _run_case(table: Table, case: dict, repeats: int, compile_: bool) -> None:
         "peer": lambda: FastPredictor(peer, channels_last=False)(xp),
         "eager": lambda: FastPredictor(model, channels_last=False)(x),
         "fast": lambda: FastPredictor(fast)(x),
-        "bf16": lambda: FastPredictor(fast, precision="bf16")(x),
     }
+    bf16 = bf16_runs_here()
+    if bf16:
+        fns["bf16"] = lambda: FastPredictor(fast, precision="bf16")(x)
     if compile_:
         compiled = optimize_for_inference(model, x, compile=True)
-        compiled_bf16 = optimize_for_inference(model, x, compile=True, precision="bf16")
         fns["compiled"] = lambda: FastPredictor(compiled)(x)
+    if compile_ and bf16:
+        compiled_bf16 = optimize_for_inference(model, x, compile=True, precision="bf16")
         fns["compiled_bf16"] = lambda: FastPredictor(compiled_bf16, precision="bf16")(x)
     session, ort_diff = _onnx_session(model, x, eager_out)
     xn = x.numpy()
@@ -142,7 +156,7 @@ def _run_case(table: Table, case: dict, repeats: int, compile_: bool) -> None:
     if "peer_shape" in case:
         out_px = eager_out.shape[-1] * eager_out.shape[-2]
         scale = (xp.shape[-1] * xp.shape[-2]) / out_px
-    fastest = min(t["fast"].median, t["bf16"].median, t.get("compiled", t["fast"]).median,
+    fastest = min(t["fast"].median, t.get("bf16", t["fast"]).median, t.get("compiled", t["fast"]).median,
                   t.get("compiled_bf16", t["fast"]).median, t["ort"].median)
     best_fp32 = min(t["fast"].median, t.get("compiled", t["fast"]).median, t["ort"].median)
     speed32 = t["peer"].median / (best_fp32 * scale)
@@ -150,12 +164,12 @@ def _run_case(table: Table, case: dict, repeats: int, compile_: bool) -> None:
     delta = _bf16_delta(fast, case["kind"], model.config.in_channels,
                         572 if "572" in case["name"] else None,
                         multi_label=getattr(model.config, "problem_type", None) == "multi_label_classification"
-                        or model.config.num_labels == 1)
+                        or model.config.num_labels == 1) if bf16 else "-"
     fast_cell = f"{t['fast'].ms()} ({diff:.1e})"
     if compile_:
         fast_cell += f"; compiled {t['compiled'].ms()} (compile {compiled.medhub_compile_seconds:.0f} s)"
-    bf16_cell = t["bf16"].ms()
-    if compile_:
+    bf16_cell = t["bf16"].ms() if bf16 else "not run (emulated here)"
+    if compile_ and bf16:
         bf16_cell += f"; compiled {t['compiled_bf16'].ms()} (compile {compiled_bf16.medhub_compile_seconds:.0f} s)"
     table.add(case["name"], flops, t["peer"].ms(), t["eager"].ms(), fast_cell, f"{t['ort'].ms()} ({ort_diff:.1e})",
               bf16_cell,

@@ -1,4 +1,4 @@
-"""Row 9: what precision="auto" chooses on this CPU and what each prediction path costs (CheXNet, batch 8)."""
+"""Row 10: what precision="auto" chooses on this CPU and what each prediction path costs (CheXNet, batch 8)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def run(repeats: int, quick: bool, compile_: bool) -> Table:
     model, where = zoo_or_reference("chexnet-pneumonia")
     size = 64 if quick else 224
     x = torch.randn(8, model.config.in_channels, size, size)
-    table = Table(f"Row 9: precision='auto' and backends, CheXNet DenseNet-121 batch 8 at {size}^2 "
+    table = Table(f"Row 10: precision='auto' and backends, CheXNet DenseNet-121 batch 8 at {size}^2 "
                   "(ms per batch: median [min-max])", ["path", "runs", "ms per batch", "max abs diff vs eager fp32",
                                                        "vs eager fp32"])
     fast = optimize_for_inference(model, x)

@@ -12,7 +12,7 @@ import json
 import time
 
 import torch
-from common import Table, alternate, peak_rss_mb, run_child
+from common import EMULATED_BF16_NOTE, Table, alternate, bf16_runs_here, peak_rss_mb, run_child
 
 import medhub
 from medhub.acceleration import optimize_for_inference, precision_context
@@ -112,7 +112,7 @@ def run(repeats: int, quick: bool, compile_: bool) -> Table:
     import tempfile
 
     threads = torch.get_num_threads()
-    variants = list(VARIANTS) if compile_ else ["fp32", "bf16"]
+    variants = [v for v in (VARIANTS if compile_ else ["fp32", "bf16"]) if bf16_runs_here() or "bf16" not in v]
     table = Table("Row 5: DeepMedic released preset vs the original DeepMedic (TF 2.15 CPU, same 2-core machine)",
                   ["measurement", "original"] + [f"medhub {v.replace('-', ' ')}" for v in variants]
                   + ["fastest speed-up (target 4x)"])
@@ -170,4 +170,6 @@ def run(repeats: int, quick: bool, compile_: bool) -> Table:
                    "frozen copy (`segment_volume(compile=True)`, "
                    "`optimize_for_inference(compile=True)`). Forward times exclude the compile, which is listed "
                    "on its own row; 'incl. compile' is the whole call.")
+    if not bf16_runs_here():
+        table.note(EMULATED_BF16_NOTE)
     return table

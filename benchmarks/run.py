@@ -6,11 +6,19 @@ fixed, and reports median [min-max] and the ratio. Nothing here is a test assert
     make bench                                           # the full suite
     python benchmarks/run.py --repeats 1 --quick         # a smoke run (small inputs, a few rows)
     python benchmarks/run.py --rows 1-3,7                # some rows only
+    python benchmarks/run.py --rows 7,10 --isa avx2      # the same rows with the kernels capped to AVX2
+
+`--isa avx2` re-runs this command in a child process with ATEN_CPU_CAPABILITY=avx2 and ONEDNN_MAX_CPU_ISA=AVX2 set
+before torch is imported: on a CPU with AVX-512 it approximates one without (same cores, caches and memory; only
+the instructions ATen's and oneDNN's kernels use are capped, and oneDNN then reports no native bf16). Every table
+records the capability and the cap it ran under.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
-from common import machine_info  # noqa: E402
+from common import ISA_CAPS, machine_info  # noqa: E402
 
 ROWS = {
     "1-3": ("rows_2d", "2D inference vs MONAI"),
@@ -41,7 +49,12 @@ def main() -> int:
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated groups of {list(ROWS)}")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile)")
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--isa", choices=["native", *ISA_CAPS], default="native",
+                        help="cap the instruction set the kernels use (a child process with the caps set)")
     args = parser.parse_args()
+    if args.isa != "native" and os.environ.get("MEDHUB_BENCH_ISA") != args.isa:  # the caps act before torch loads
+        env = {**os.environ, **ISA_CAPS[args.isa], "MEDHUB_BENCH_ISA": args.isa}
+        return subprocess.run([sys.executable, __file__, *sys.argv[1:]], env=env).returncode
     torch.set_num_threads(args.threads or torch.get_num_threads())
     torch.manual_seed(0)
     wanted = [r.strip() for r in args.rows.split(",") if r.strip()]
@@ -74,7 +87,7 @@ def main() -> int:
         "",
         f"Command: `{command.strip()}` (total {time.perf_counter() - start:.0f} s)",
         "",
-        f"Machine: {before['cpu']}, {before['cores']} cores ({before['flags']}; PyTorch native bf16: "
+        f"Machine: {before['cpu']}, {before['cores']} cores ({before['flags']}; {before['isa']}; PyTorch native bf16: "
         f"{'yes' if before['native_bf16'] else 'no'}, precision='auto' runs {before['auto']}); "
         f"torch {before['torch']}, "
         f"{torch.get_num_threads()} threads; Python {before['python']}. Repeats: {args.repeats} after one warm-up, "

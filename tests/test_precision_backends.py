@@ -34,6 +34,47 @@ def test_auto_is_bf16_only_where_native(monkeypatch, native, expected):
         assert torch.is_autocast_enabled("cpu") is (expected == "bf16")
 
 
+@pytest.mark.parametrize("onednn, avx512_bf16, amx, cap, native", [
+    (True, True, False, None, True),  # e.g. AMD Zen 4, Intel Cooper Lake
+    (True, False, True, None, True),  # AMX only
+    (True, False, False, None, False),  # AVX-512 without BF16 (Skylake): oneDNN runs bf16, emulated
+    (True, True, False, "AVX512_CORE", False),  # oneDNN capped below AVX512-BF16
+    (True, True, False, "avx512_core_vnni", False),
+    (True, True, False, "AVX512_CORE_BF16", True),
+    (False, True, False, "AVX2", False),  # capped to AVX2: oneDNN itself reports no bf16
+    (False, False, False, None, False),  # no AVX-512 at all (issue 18's CPU)
+])
+def test_native_bf16_needs_the_instructions_and_no_isa_cap_below_them(monkeypatch, onednn, avx512_bf16, amx, cap,
+                                                                      native):
+    monkeypatch.setattr(precision_module, "_onednn_bf16", lambda: onednn)
+    monkeypatch.setattr(precision_module.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert precision_module.native_bf16("cpu") is native
+    assert resolve_precision("auto") == ("bf16" if native else "fp32")
+
+
+def test_a_process_with_onednn_capped_to_avx2_runs_auto_in_fp32(monkeypatch):
+    """What `benchmarks/run.py --isa avx2` relies on, with the real torch (not faked): a process capped to AVX2 runs
+    ATen's AVX2 kernels (or lower) and oneDNN reports no bf16, on any CPU; the cap alone makes 'auto' fp32 here."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import torch; print(torch.backends.cpu.get_cpu_capability(), torch.ops.mkldnn._is_mkldnn_bf16_supported())"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    capability, onednn_bf16 = out.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+    assert capability in ("AVX2", "DEFAULT", "NO AVX") and onednn_bf16 == "False"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert resolve_precision("auto") == "fp32"
+
+
 def test_explicit_bf16_without_native_support_warns_with_the_measured_cost(monkeypatch):
     _fake_native_bf16(monkeypatch, False)
     with pytest.warns(SlowPrecisionWarning, match=r"3\.6 s per batch.*0\.53 s"):

@@ -15,6 +15,7 @@ from .configuration_utils import MedPreTrainedConfig
 from .errors import ConfigError
 from .hub import CONFIG_NAME, PROCESSOR_NAME, ResolvedModel, resolve_model
 from .registry import CONFIG_REGISTRY, MODEL_REGISTRY, PROCESSOR_REGISTRY, register_model, register_processor
+from .weights_files import WEIGHTS_NAME
 from .weights_info import non_finite_path
 
 
@@ -108,7 +109,8 @@ class MedModel:
     def from_pretrained(name_or_path: str | os.PathLike, revision: str | None = None, **kwargs: Any):
         resolved = resolve_model(name_or_path, revision=revision, token=kwargs.get("token"),
                                  cache_dir=kwargs.get("cache_dir"),
-                                 local_files_only=kwargs.get("local_files_only", False))
+                                 local_files_only=kwargs.get("local_files_only", False),
+                                 defer_check=(WEIGHTS_NAME,))  # checked as the model's loader reads it
         config = load_config(resolved.path)
         model_class = MODEL_REGISTRY[config.model_type]
         return model_class.from_pretrained(name_or_path, config=config, _resolved=resolved, **kwargs)

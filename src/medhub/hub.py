@@ -46,6 +46,8 @@ class ResolvedModel:
     source: str  # "local folder", "Hugging Face Hub (<endpoint>[, offline: local cache])" or "medhub zoo (<dir>)"
     repo_id: str | None = None
     revision: str | None = None
+    # Weight files whose check (framing, NaN/Inf) resolve_model left to the loader (`defer_check`).
+    unchecked: tuple[Path, ...] = ()
 
 
 def endpoint() -> str:
@@ -62,33 +64,39 @@ def resolve_model(
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False,
     need_weights: bool = True,
+    defer_check: tuple[str, ...] = (),
 ) -> ResolvedModel:
-    """Find a model folder for `name_or_path` (see the module docstring for the order)."""
+    """Find a model folder for `name_or_path` (see the module docstring for the order).
+
+    defer_check: names of weight files (e.g. "model.safetensors") whose check the caller makes as it reads them
+    (`medhub.weights_files.read_checked_safetensors`), so that a load reads and checks each file once; they are
+    listed in `ResolvedModel.unchecked`. Every other check is made here."""
     tried: list[str] = []
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        check_model_folder(path, need_weights=need_weights)
+        unchecked = check_model_folder(path, need_weights=need_weights, defer=defer_check)
         logger.info("loading %s from local folder %s", name_or_path, path.resolve())
-        return ResolvedModel(path, "local folder")
+        return ResolvedModel(path, "local folder", unchecked=tuple(unchecked))
     tried.append(f"local folder {path}: does not exist")
 
     repo_id = str(name_or_path)
     if _looks_like_repo_id(repo_id):
         try:
-            folder, how = _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, need_weights)
+            folder, how, unchecked = _download_from_hub(repo_id, revision, token, cache_dir, local_files_only,
+                                                        need_weights, defer_check)
             source = f"Hugging Face Hub ({endpoint()}{how})"
             logger.info("loading %s (revision %s) from the %s", repo_id, revision or "main", source)
-            return ResolvedModel(folder, source, repo_id, revision)
+            return ResolvedModel(folder, source, repo_id, revision, tuple(unchecked))
         except _HubMiss as miss:
             tried.append(f"Hugging Face Hub {endpoint()}: {miss}")
 
         if repo_id.startswith(f"{ZOO_ORG}/") and revision in (None, "main"):
             folder, why = find_in_zoo(repo_id.split("/", 1)[1])
             if folder is not None:
-                check_model_folder(folder, need_weights=need_weights)
+                unchecked = check_model_folder(folder, need_weights=need_weights, defer=defer_check)
                 logger.info("loading %s from the local medhub zoo %s (the Hub had no copy: %s)", repo_id, folder,
                             tried[-1].split(": ", 1)[1])
-                return ResolvedModel(folder, f"medhub zoo ({folder})", repo_id, None)
+                return ResolvedModel(folder, f"medhub zoo ({folder})", repo_id, None, tuple(unchecked))
             tried.append(f"medhub zoo: {why}")
         elif repo_id.startswith(f"{ZOO_ORG}/"):
             tried.append(f"medhub zoo: not consulted, revision {revision!r} was asked for and the zoo has no revisions")
@@ -113,8 +121,10 @@ def _looks_like_repo_id(name: str) -> bool:
     return True
 
 
-def _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, need_weights) -> tuple[Path, str]:
-    """Download (or find in the cache) the model files of `repo_id`; return (folder, how it was served).
+def _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, need_weights,
+                       defer_check=()) -> tuple[Path, str, list[Path]]:
+    """Download (or find in the cache) the model files of `repo_id`; return (folder, how it was served, the files
+    whose check was deferred: see `resolve_model`).
 
     Online, the repo's file list is checked first so that a pickle-only repo is refused before any download.
     When the endpoint cannot be reached, the local cache answers if it has the revision (as the
@@ -127,13 +137,15 @@ def _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, ne
     patterns = MODEL_FILES if need_weights else [CONFIG_NAME, PROCESSOR_NAME]
     if offline:
         why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "local_files_only=True"
-        return _from_cache(repo_id, rev, token, cache_dir, patterns, need_weights, why), ", offline: local cache"
+        folder, unchecked = _from_cache(repo_id, rev, token, cache_dir, patterns, need_weights, why, defer_check)
+        return folder, ", offline: local cache", unchecked
     try:
         names = _list_repo_files(repo_id, rev, token)
     except _Unreachable as err:
-        folder = _from_cache(repo_id, rev, token, cache_dir, patterns, need_weights, f"unreachable ({err})")
+        folder, unchecked = _from_cache(repo_id, rev, token, cache_dir, patterns, need_weights,
+                                        f"unreachable ({err})", defer_check)
         logger.warning("the Hub at %s is unreachable (%s); using the cached copy of %s", endpoint(), err, repo_id)
-        return folder, ", unreachable: local cache"
+        return folder, ", unreachable: local cache", unchecked
     if need_weights and not any(n.endswith(".safetensors") for n in names):
         pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
         if pickles:
@@ -141,8 +153,7 @@ def _download_from_hub(repo_id, revision, token, cache_dir, local_files_only, ne
     if CONFIG_NAME not in names:
         raise _HubMiss(f"repo {repo_id}@{rev} has no {CONFIG_NAME} (files: {names[:10]})")
     folder = _snapshot(repo_id, rev, token, cache_dir, patterns, local_files_only=False)
-    check_model_folder(folder, need_weights=need_weights)
-    return folder, ""
+    return folder, "", check_model_folder(folder, need_weights=need_weights, defer=defer_check)
 
 
 class _Unreachable(Exception):
@@ -179,15 +190,16 @@ def _repo_exists(api, repo_id: str) -> bool:
     return True
 
 
-def _from_cache(repo_id, rev, token, cache_dir, patterns, need_weights, why: str) -> Path:
+def _from_cache(repo_id, rev, token, cache_dir, patterns, need_weights, why: str,
+                defer_check=()) -> tuple[Path, list[Path]]:
     try:
         folder = _snapshot(repo_id, rev, token, cache_dir, patterns, local_files_only=True)
-        check_model_folder(folder, need_weights=need_weights)
+        unchecked = check_model_folder(folder, need_weights=need_weights, defer=defer_check)
     except _HubMiss as miss:
         raise _HubMiss(f"{why}, and {miss}") from None
     except ModelNotFoundError as err:  # e.g. only config.json was cached (by MedConfig.from_pretrained)
         raise _HubMiss(f"{why}, and the cached copy is incomplete ({err})") from None
-    return folder
+    return folder, unchecked
 
 
 def _snapshot(repo_id, rev, token, cache_dir, patterns, local_files_only: bool) -> Path:

@@ -21,12 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from transformers.initialization import no_init_weights
 
 from .auto import load_config, load_image_processor
-from .errors import ConfigError, CorruptWeightsError, WeightsMismatchError, describe_keys
+from .errors import ConfigError, WeightsMismatchError, describe_keys
 from .hub import CARD_NAME, PROCESSOR_NAME, resolve_model, upload_folder
 from .inference.inferers import Inferer
 from .logging_utils import get_logger
@@ -34,7 +32,7 @@ from .model_card import generate_model_card
 from .modeling_base import MedModelBase, Paper  # noqa: F401  (Paper: families import it from here)
 from .registry import MODEL_REGISTRY
 from .remote_code import BundledFile, digests, remote_code_for, write_remote_code
-from .weights_files import check_weight_dtypes
+from .weights_files import WEIGHTS_NAME, check_safetensors_file, check_weight_dtypes, read_checked_safetensors
 from .weights_info import read_weights_info
 
 logger = get_logger("modeling")
@@ -59,6 +57,7 @@ class MedPreTrainedModel(MedModelBase):
             token=kwargs.get("token"),
             cache_dir=kwargs.get("cache_dir"),
             local_files_only=kwargs.get("local_files_only", False),
+            defer_check=(WEIGHTS_NAME,),  # framing and NaN/Inf checked on the bytes the fast path loads
         )
         for key in ("token", "cache_dir", "local_files_only", "force_download"):
             kwargs.pop(key, None)
@@ -76,6 +75,8 @@ class MedPreTrainedModel(MedModelBase):
         if loaded is not None:
             model, info = loaded
         else:
+            for file in resolved.unchecked:  # what transformers' loader reads is checked first, as always
+                check_safetensors_file(file)
             model, info = super().from_pretrained(
                 str(resolved.path), *model_args, config=config, output_loading_info=True, **kwargs
             )
@@ -126,43 +127,65 @@ class MedPreTrainedModel(MedModelBase):
 
 
 _FAST_LOAD_KWARGS = {"use_safetensors", "dtype", "torch_dtype", "ignore_mismatched_sizes"}
+# safetensors dtypes the fast path reads (anything else goes through transformers' loader).
+_TORCH_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                 "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+                 "BOOL": torch.bool}
 
 
 def _fast_load(cls, config, folder: Path, kwargs: dict):
     """(model, loading info) for the common case, or None to let transformers' loader handle it.
 
     The common case: one `model.safetensors` whose keys, shapes and kinds (floating point or not) are exactly the
-    model's, loaded in float32 with no other loading option. The model is built without weight initialisation
-    (every tensor is then overwritten by the strict `load_state_dict`, which also widens float16 zoo weights) and
-    the file is read once with `safetensors.torch.load_file`; comparing the tensors' kinds here spares a second
-    header read (`check_weight_dtypes`). Measured on DenseNet-121 (float16 zoo file) and kept out: building on the
-    meta device (48 ms against 38 ms: its TorchFunctionMode costs more per module than the empty allocations it
-    saves) and `load_state_dict(assign=True)` (33 ms, as the copy, plus 25 ms to widen float16 first).
+    model's, loaded in float32 with no other loading option. The file is read once
+    (`read_checked_safetensors`: framing and NaN/Inf checked on the very bytes that are loaded, which is why
+    `resolve_model` defers its check of this file), the model is built without weight initialisation (every
+    tensor is then overwritten), and each tensor is copied straight from the file's bytes into the model's own
+    (`copy_`, which widens float16 zoo weights to float32 in the same pass): `load_state_dict` does the same
+    copies, plus per-module Python that costs more than the copies (DenseNet-121: 434 modules, 727 tensors).
+    Comparing the header's dtypes to the model's spares `check_weight_dtypes` a second header read.
+    Measured on DenseNet-121 (float16 zoo file) and kept out: building on the meta device (48 ms against 38
+    ms: its TorchFunctionMode costs more per module than the empty allocations it saves) and
+    `load_state_dict(assign=True)` (33 ms, as the copy, plus 25 ms to widen float16 first).
     transformers' generic loader builds one regex per key (the `re` cache holds 512, so a 727-key DenseNet
     recompiles them all on every load) and initialises every module before overwriting it (benchmarks/RESULTS.md,
     loading row, has the cost). Anything else (sharded weights, other dtypes, device maps, prefixed
-    keys of a backbone/task checkpoint, missing or mismatched keys) goes through transformers, which also
-    produces the detailed error report.
+    keys of a backbone/task checkpoint, missing or mismatched keys, a module with load_state_dict hooks) goes
+    through transformers, which also produces the detailed error report.
     """
     dtype = kwargs.get("dtype") if kwargs.get("dtype") is not None else kwargs.get("torch_dtype")
     if set(kwargs) - _FAST_LOAD_KWARGS or dtype not in (None, torch.float32, "float32"):
         return None
-    file = Path(folder) / "model.safetensors"
+    file = Path(folder) / WEIGHTS_NAME
     if not file.is_file() or (Path(folder) / "model.safetensors.index.json").exists():
         return None
-    try:
-        state = load_file(str(file))
-    except SafetensorError as err:  # checked before (medhub.hub), so only a file changed since: still named
-        raise CorruptWeightsError(f"{file}: not a valid safetensors file: {err}") from None
+    header, data, start = read_checked_safetensors(file)
+    tensors = {k: m for k, m in header.items() if k != "__metadata__"}
+    if any(m["dtype"] not in _TORCH_DTYPES or (start + m["data_offsets"][0]) % _TORCH_DTYPES[m["dtype"]].itemsize
+           for m in tensors.values()):
+        return None  # a dtype read elsewhere, or a tensor not aligned to its item size in the file
     with no_init_weights():
         model = cls(config)
     expected = model.state_dict()
-    if set(state) != set(expected) or any(state[k].shape != v.shape or state[k].is_floating_point() !=
-                                          v.is_floating_point() for k, v in expected.items()):
+    if set(tensors) != set(expected) or any(
+            list(v.shape) != tensors[k]["shape"]
+            or _TORCH_DTYPES[tensors[k]["dtype"]].is_floating_point != v.is_floating_point()
+            for k, v in expected.items()):
         return None
-    model.load_state_dict(state, strict=True)
+    if any(m._load_state_dict_pre_hooks or m._load_state_dict_post_hooks for m in model.modules()):
+        model.load_state_dict({k: _tensor(data, start, m) for k, m in tensors.items()}, strict=True)
+    else:
+        with torch.no_grad():
+            for name, meta in tensors.items():
+                expected[name].copy_(_tensor(data, start, meta))
     model.config.dtype = torch.float32
     return model, {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
+
+
+def _tensor(data: torch.Tensor, start: int, meta: dict) -> torch.Tensor:
+    """The tensor `meta` (a safetensors header entry) as a view of the file's bytes `data` (no copy)."""
+    a, b = meta["data_offsets"]
+    return data[start + a:start + b].view(_TORCH_DTYPES[meta["dtype"]]).view(meta["shape"])
 
 
 def repo_code_and_card(model, card: str | None = None) -> tuple[list[BundledFile], str]:

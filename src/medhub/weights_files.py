@@ -38,17 +38,19 @@ def pickle_message(where: str, pickles: list[str]) -> str:
     )
 
 
-def check_model_folder(folder: Path, need_weights: bool = True) -> None:
+def check_model_folder(folder: Path, need_weights: bool = True, defer: tuple[str, ...] = ()) -> list[Path]:
     """Refuse a folder without config.json, with only pickle weights, or with a corrupt safetensors file.
 
     Every `*.safetensors` file of the folder, and every shard `model.safetensors.index.json` names (see
-    `weight_shards`), is checked by `check_safetensors_file` before anything loads it."""
+    `weight_shards`), is checked by `check_safetensors_file` before anything loads it, except the files named in
+    `defer` when the folder has no index: those are returned, and the caller checks them as it reads them
+    (`read_checked_safetensors`, which checks the very bytes it returns) or with `check_safetensors_file`."""
     folder = Path(folder)
     if not (folder / CONFIG_NAME).is_file():
         raise ModelNotFoundError(f"{folder} has no {CONFIG_NAME}; a medhub model folder holds {CONFIG_NAME} + "
                                  f"{WEIGHTS_NAME}")
     if not need_weights:
-        return
+        return []
     weights = sorted(folder.glob("*.safetensors"))
     if not weights and not (folder / WEIGHTS_INDEX_NAME).exists():
         pickles = sorted(p.name for p in folder.iterdir() if p.name.endswith(PICKLE_SUFFIXES))
@@ -56,8 +58,11 @@ def check_model_folder(folder: Path, need_weights: bool = True) -> None:
             raise PickleWeightsError(pickle_message(f"folder {folder}", pickles))
         raise ModelNotFoundError(f"{folder} has no {WEIGHTS_NAME}")
     shards = weight_shards(folder) if (folder / WEIGHTS_INDEX_NAME).exists() else []
+    deferred = [] if shards else [file for file in weights if file.name in defer]
     for file in dict.fromkeys(weights + shards):
-        check_safetensors_file(file)
+        if file not in deferred:
+            check_safetensors_file(file)
+    return deferred
 
 
 def _refuse_non_finite(text: str):
@@ -145,20 +150,52 @@ def read_safetensors_header(file: Path, max_header: int = MAX_SAFETENSORS_HEADER
     try:
         with _open_regular(file) as fh:
             size = os.fstat(fh.fileno()).st_size
-            raw = fh.read(8)
-            if len(raw) < 8:
-                raise ValueError(f"file is {size} bytes, shorter than the 8-byte header length")
-            (n,) = struct.unpack("<Q", raw)
-            if n > size - 8:
-                raise ValueError(f"declared header length {n} exceeds the file size {size}")
-            if n > max_header:
-                raise ValueError(f"declared header length {n:,} is over safetensors' limit of {max_header:,} bytes")
+            n = _header_length(fh.read(8), size, max_header)
             header = json.loads(fh.read(n))
         _check_header(header, size - 8 - n)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError, struct.error,
-            RecursionError) as err:
+    except _FRAMING_ERRORS as err:
         raise CorruptWeightsError(f"{file}: not a valid safetensors file: {err}") from None
     return header, 8 + n
+
+
+def read_checked_safetensors(file: Path, max_header: int = MAX_SAFETENSORS_HEADER) -> tuple[dict, torch.Tensor, int]:
+    """(header, the whole file's bytes as a uint8 tensor, data start): the file read once, and every check of
+    `check_safetensors_file` (framing, NaN/Inf) made on the very bytes returned, so what a caller loads from them
+    is what was checked. Raises CorruptWeightsError naming the file."""
+    file = Path(file)
+    try:
+        with _open_regular(file) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            data = torch.empty(size, dtype=torch.uint8)  # not zero-filled, unlike a bytearray
+            view, got = memoryview(data.numpy()), 0
+            while got < size:
+                chunk = fh.raw.readinto(view[got:])
+                if not chunk:
+                    raise ValueError(f"file is {got} bytes, shorter than the {size} it had when opened")
+                got += chunk
+        n = _header_length(bytes(view[:8]), size, max_header)
+        header = json.loads(bytes(view[8:8 + n]))
+        _check_header(header, size - 8 - n)
+        _check_finite(data.numpy(), header, 8 + n)
+    except _FRAMING_ERRORS as err:
+        raise CorruptWeightsError(f"{file}: not a valid safetensors file: {err}") from None
+    return header, data, 8 + n
+
+
+_FRAMING_ERRORS = (ValueError, KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError, struct.error,
+                   RecursionError)
+
+
+def _header_length(raw: bytes, size: int, max_header: int) -> int:
+    """The header length that the first 8 bytes `raw` of a `size`-byte safetensors file declare, checked."""
+    if len(raw) < 8:
+        raise ValueError(f"file is {size} bytes, shorter than the 8-byte header length")
+    (n,) = struct.unpack("<Q", raw)
+    if n > size - 8:
+        raise ValueError(f"declared header length {n} exceeds the file size {size}")
+    if n > max_header:
+        raise ValueError(f"declared header length {n:,} is over safetensors' limit of {max_header:,} bytes")
+    return n
 
 
 def _check_header(header, data_size: int) -> None:
@@ -210,7 +247,7 @@ def check_safetensors_file(file: Path, max_header: int = MAX_SAFETENSORS_HEADER)
     """
     header, data_start = read_safetensors_header(file, max_header)
     try:
-        _check_finite(fh_path=Path(file), header=header, data_start=data_start)
+        _check_finite(np.memmap(file, dtype=np.uint8, mode="r"), header, data_start)
     except ValueError as err:
         raise CorruptWeightsError(f"{file}: not a valid safetensors file: {err}") from None
     return header
@@ -254,26 +291,34 @@ _FLOAT_BITS = {"F16": ("int16", 0x7FFF, 0x7C00), "BF16": ("int16", 0x7FFF, 0x7F8
                "F8_E5M2": ("int8", 0x7F, 0x7C), "F8_E4M3": ("int8", 0x7F, 0x7F)}
 
 
+_FINITE_CHUNK = 1 << 18  # values per bit test: the scratch stays in cache and nothing file-sized is allocated
+
+
 def _all_finite(raw, dtype: str) -> bool:
     """Whether every little-endian `dtype` value in the bytes `raw` is finite (integer bit test, exact)."""
     int_dtype, magnitude, exponent = _FLOAT_BITS[dtype]
     if len(raw) == 0:
         return True
-    with warnings.catch_warnings():  # the memory map is read-only; nothing writes to the view
+    with warnings.catch_warnings():  # a memory map is read-only; nothing writes to the view
         warnings.simplefilter("ignore", UserWarning)
         bits = torch.frombuffer(memoryview(raw), dtype=getattr(torch, int_dtype))
-    return int((bits & magnitude).max()) < exponent
+    scratch = torch.empty(min(len(bits), _FINITE_CHUNK), dtype=bits.dtype)
+    for chunk in bits.split(_FINITE_CHUNK):
+        masked = torch.bitwise_and(chunk, magnitude, out=scratch[:len(chunk)])
+        if int(masked.max()) >= exponent:
+            return False
+    return True
 
 
-def _check_finite(fh_path: Path, header: dict, data_start: int) -> None:
-    """Refuse NaN/Inf in floating-point tensors: a flipped exponent bit must not load as a silent garbage weight.
+def _check_finite(raw, header: dict, data_start: int) -> None:
+    """Refuse NaN/Inf in the floating-point tensors of a safetensors file's bytes `raw` (a memory map or a
+    memoryview): a flipped exponent bit must not load as a silent garbage weight.
 
     One bit test per contiguous run of same-dtype tensors (exact, and much faster than summing the values);
     only a failing run is checked tensor by tensor, to name the tensor.
     """
     if sys.byteorder != "little":  # safetensors is little-endian; the bit test reads native integers
         raise ValueError("the NaN/Inf check of safetensors files needs a little-endian machine")
-    raw = np.memmap(fh_path, dtype=np.uint8, mode="r")
     runs: list[list] = []  # [dtype, start, end, names]
     for name, meta in sorted(((k, m) for k, m in header.items() if k != "__metadata__"),
                              key=lambda item: item[1]["data_offsets"][0]):
