@@ -2,11 +2,16 @@
 # medhub itself never runs this file: it loads the weights with its own code.
 """Which precision a model runs in: "fp32" (exact), "bf16" (autocast) or "auto" (bf16 only where it is native).
 
-bf16 pays only on hardware that computes it natively: a CPU with AVX512-BF16 or AMX (as PyTorch's oneDNN reports
-it, `torch.ops.mkldnn._is_mkldnn_bf16_supported()`) or a GPU with bfloat16 support. Elsewhere PyTorch emulates
-it, which is several times *slower* than float32 (issue 18, a 2-core AMD EPYC without AVX-512: CheXNet batch 8
-at 224x224 took 3.6 s per batch in compiled bf16 against 0.53 s compiled fp32, and its first call compiled for
-101 s). So:
+bf16 pays only on hardware that computes it natively: a CPU with AVX512-BF16 or AMX or a GPU with bfloat16 support.
+Elsewhere PyTorch emulates it, which is several times *slower* than float32 (issue 18, a 2-core AMD EPYC without
+AVX-512: CheXNet batch 8 at 224x224 took 3.6 s per batch in compiled bf16 against 0.53 s compiled fp32, and its
+first call compiled for 101 s). On a CPU, native means all of what PyTorch reports: oneDNN can run bf16
+(`torch.ops.mkldnn._is_mkldnn_bf16_supported()`, which honours an `ONEDNN_MAX_CPU_ISA` cap), the CPU has the
+AVX512-BF16 or AMX instructions (`torch.cpu._is_avx512_bf16_supported()` / `_is_amx_tile_supported()`), and
+oneDNN is not capped below them. oneDNN's own check also holds on AVX-512 without BF16 (Skylake/Cascade Lake, or
+`ONEDNN_MAX_CPU_ISA=AVX512_CORE`), where it emulates bf16: measured on this project's AMD EPYC capped that way, a
+64-channel 3x3 convolution (batch 8, 56x56, 1 thread, median of 5 on a shared machine) took 115 ms in bf16 against
+33 ms in fp32 (uncapped: 24 ms in bf16; capped to AVX2: 432 ms against 64 ms). So:
 
 - `resolve_precision("auto", device)` is "bf16" where `native_bf16(device)` holds, else "fp32";
 - an explicit "bf16" on hardware without native bf16 is honoured but warns (`SlowPrecisionWarning`) with that
@@ -18,6 +23,8 @@ at 224x224 took 3.6 s per batch in compiled bf16 against 0.53 s compiled fp32, a
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 import warnings
 
 import torch
@@ -27,7 +34,8 @@ from .medhub_errors import InputError
 PRECISIONS = ("fp32", "bf16")  # what a model runs in
 PRECISION_CHOICES = ("auto", *PRECISIONS)  # what a caller may ask for
 
-EMULATED_BF16_COST = ("bf16 is emulated on this CPU (no AVX512-BF16/AMX): measured on a 2-core AMD EPYC without "
+EMULATED_BF16_COST = ("bf16 is emulated on this CPU (no AVX512-BF16/AMX, or oneDNN capped below them by "
+                      "ONEDNN_MAX_CPU_ISA): measured on a 2-core AMD EPYC without "
                       "them, CheXNet batch 8 at 224x224 ran 3.6 s per batch in compiled bf16 against 0.53 s in "
                       "compiled fp32 (6.8x slower), and its first call compiled for 101 s; precision='auto' or "
                       "'fp32' is faster and exact here")
@@ -49,8 +57,28 @@ def native_bf16(device_type: str = "cpu") -> bool:
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device_type == "cpu":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return _onednn_bf16() and _bf16_instructions()
     return False
+
+
+def _onednn_bf16() -> bool:
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA, or its old name DNNL_MAX_CPU_ISA) below the AVX512-BF16 instructions.
+_CAPS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI"}
+
+
+def _bf16_instructions() -> bool:
+    """On x86: the CPU has AVX512-BF16 or AMX and oneDNN is not capped below them (other CPUs: True, oneDNN's
+    check decides)."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "x86", "i686"):
+        return True
+    cpu = torch.cpu
+    has = getattr(cpu, "_is_avx512_bf16_supported", lambda: True)() or getattr(cpu, "_is_amx_tile_supported",
+                                                                                lambda: False)()
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
+    return bool(has) and cap.strip().upper() not in _CAPS_WITHOUT_BF16
 
 
 def resolve_precision(precision: str = "fp32", device_type: str = "cpu") -> str:
