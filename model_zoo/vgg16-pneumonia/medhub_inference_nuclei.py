@@ -36,7 +36,7 @@ except ImportError:
     ndimage = Missing('scipy', 'ndimage')
 
 from .medhub_errors import InputError
-from .medhub_inference_membrane_watershed import check_probability_map, checked_options
+from .medhub_inference_instance_common import check_probability_map, checked_options, drop_small_objects
 
 __all__ = ["NUCLEI_RANGES", "nuclei_instances", "nuclei_options"]
 
@@ -85,17 +85,7 @@ def nuclei_instances(foreground, boundary=None, *, foreground_threshold: float =
     unseeded = ~seeded[components] & mask  # components without a seed are their own seed
     seeds = np.where(unseeded, components + int(seeds.max()), seeds)
     labels = watershed(-surface, seeds, mask=mask, connectivity=1) if seeds.any() else np.zeros(fg.shape, np.int64)
-    return _drop_small(labels, min_size)
-
-
-def _drop_small(labels: np.ndarray, min_size: int) -> np.ndarray:
-    """Objects of fewer than `min_size` pixels removed, the rest renumbered 1..n in order of their first pixel."""
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= max(min_size, 1)
-    keep[0] = False
-    relabel = np.zeros(len(sizes), dtype=np.int32)
-    relabel[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return relabel[labels]
+    return drop_small_objects(labels, min_size)
 
 
 def nuclei_options(instances: dict, where: str = "weights_info.instances", error=None) -> dict:

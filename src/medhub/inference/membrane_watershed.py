@@ -23,9 +23,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..errors import ConfigError, InputError
+from ..errors import InputError
+from .instance_common import check_probability_map, checked_options, drop_small_objects
 
-__all__ = ["check_probability_map", "checked_options", "membrane_watershed", "watershed_options"]
+__all__ = ["membrane_watershed", "watershed_options"]
 
 
 def membrane_watershed(cell_probability, seed_threshold: float = 0.7, min_seed_size: int = 50,
@@ -46,12 +47,7 @@ def membrane_watershed(cell_probability, seed_threshold: float = 0.7, min_seed_s
     if smoothing:
         prob = ndimage.gaussian_filter(prob, smoothing)
     seeds, _ = ndimage.label(prob > seed_threshold, structure=ndimage.generate_binary_structure(2, 1))
-    sizes = np.bincount(seeds.ravel())
-    keep = sizes >= min_seed_size
-    keep[0] = False
-    relabel = np.zeros(len(sizes), dtype=np.int32)
-    relabel[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    seeds = relabel[seeds]
+    seeds = drop_small_objects(seeds, min_seed_size)
     if not seeds.any():  # no cell anywhere: one label-free map, not a failure
         return np.zeros(prob.shape, dtype=np.int32)
     return watershed(-prob, seeds, connectivity=1, watershed_line=True).astype(np.int32)
@@ -62,48 +58,7 @@ def membrane_watershed(cell_probability, seed_threshold: float = 0.7, min_seed_s
 WATERSHED_RANGES = {"seed_threshold": (0.0, 1.0), "min_seed_size": (1, 100_000), "smoothing": (0.0, 16.0)}
 
 
-def check_probability_map(probability, what: str) -> np.ndarray:
-    """One 2D map of finite probabilities in [0, 1] as float64 (InputError naming `what` otherwise)."""
-    prob = np.asarray(probability)
-    if prob.ndim != 2:
-        raise InputError(f"{what}: expected one 2D (H, W) probability map, got shape {prob.shape}")
-    if not np.issubdtype(prob.dtype, np.floating):
-        raise InputError(f"{what}: expected probabilities as floats in [0, 1], got dtype {prob.dtype}")
-    if not np.isfinite(prob).all():
-        raise InputError(f"{what}: the probability map has NaN or infinite values")
-    if prob.size and (prob.min() < 0.0 or prob.max() > 1.0):
-        raise InputError(f"{what}: expected probabilities in [0, 1], got values in "
-                         f"[{prob.min():.3g}, {prob.max():.3g}] (logits? apply softmax first)")
-    return prob.astype(np.float64)
-
-
 def watershed_options(instances: dict, where: str = "weights_info.instances") -> dict:
     """The `membrane_watershed` keyword arguments of a `weights_info["instances"]` entry
     (`{"method": "membrane_watershed", **arguments}`), checked against WATERSHED_RANGES (ConfigError)."""
     return checked_options(instances, "membrane_watershed", WATERSHED_RANGES, where, open_bounds=("seed_threshold",))
-
-
-def checked_options(instances: dict, method: str, ranges: dict, where: str, open_bounds: tuple[str, ...] = (),
-                    error=None) -> dict:
-    """The arguments of an `{method: <method>, **arguments}` entry, each a number in its range of `ranges`
-    (integers where the range's bounds are; `open_bounds` names the ones whose bounds are excluded);
-    `error` (default ConfigError) otherwise, naming `where` and the key."""
-    error = error or ConfigError
-    if not isinstance(instances, dict):
-        raise error(f"{where}: expected an object {{method: '{method}', ...}}, "
-                    f"got {type(instances).__name__} {str(instances)[:60]!r}")
-    options = dict(instances)
-    given = options.pop("method", method)
-    if given != method:
-        raise error(f"{where}.method: expected {method!r}, got {given!r}")
-    unknown = set(options) - set(ranges)
-    if unknown:
-        raise error(f"{where}: unknown {method} argument(s) {sorted(unknown)}; expected {', '.join(ranges)}")
-    for name, value in options.items():
-        lo, hi = ranges[name]
-        is_number = isinstance(value, int if isinstance(lo, int) else (int, float)) and not isinstance(value, bool)
-        if not is_number or not lo <= value <= hi or (name in open_bounds and value in (lo, hi)):
-            kind = "an integer" if isinstance(lo, int) else "a number"
-            bounds = f"({lo}, {hi})" if name in open_bounds else f"[{lo}, {hi}]"
-            raise error(f"{where}.{name}={value!r}: expected {kind} in {bounds}")
-    return options
