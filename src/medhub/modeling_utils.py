@@ -32,7 +32,13 @@ from .model_card import generate_model_card
 from .modeling_base import MedModelBase, Paper  # noqa: F401  (Paper: families import it from here)
 from .registry import MODEL_REGISTRY
 from .remote_code import BundledFile, digests, remote_code_for, write_remote_code
-from .weights_files import WEIGHTS_NAME, check_safetensors_file, check_weight_dtypes, read_checked_safetensors
+from .weights_files import (
+    TORCH_DTYPES,
+    WEIGHTS_NAME,
+    check_safetensors_file,
+    check_weight_dtypes,
+    read_checked_safetensors,
+)
 from .weights_info import read_weights_info
 
 logger = get_logger("modeling")
@@ -127,10 +133,6 @@ class MedPreTrainedModel(MedModelBase):
 
 
 _FAST_LOAD_KWARGS = {"use_safetensors", "dtype", "torch_dtype", "ignore_mismatched_sizes"}
-# safetensors dtypes the fast path reads (anything else goes through transformers' loader).
-_TORCH_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-                 "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
-                 "BOOL": torch.bool}
 
 
 def _fast_load(cls, config, folder: Path, kwargs: dict):
@@ -161,15 +163,15 @@ def _fast_load(cls, config, folder: Path, kwargs: dict):
         return None
     header, data, start = read_checked_safetensors(file)
     tensors = {k: m for k, m in header.items() if k != "__metadata__"}
-    if any(m["dtype"] not in _TORCH_DTYPES or (start + m["data_offsets"][0]) % _TORCH_DTYPES[m["dtype"]].itemsize
+    if any(m["dtype"] not in TORCH_DTYPES or (start + m["data_offsets"][0]) % TORCH_DTYPES[m["dtype"]].itemsize
            for m in tensors.values()):
-        return None  # a dtype read elsewhere, or a tensor not aligned to its item size in the file
+        return None  # a dtype transformers' loader reads, or a tensor not aligned to its item size in the file
     with no_init_weights():
         model = cls(config)
     expected = model.state_dict()
     if set(tensors) != set(expected) or any(
             list(v.shape) != tensors[k]["shape"]
-            or _TORCH_DTYPES[tensors[k]["dtype"]].is_floating_point != v.is_floating_point()
+            or TORCH_DTYPES[tensors[k]["dtype"]].is_floating_point != v.is_floating_point()
             for k, v in expected.items()):
         return None
     if any(m._load_state_dict_pre_hooks or m._load_state_dict_post_hooks for m in model.modules()):
@@ -185,7 +187,7 @@ def _fast_load(cls, config, folder: Path, kwargs: dict):
 def _tensor(data: torch.Tensor, start: int, meta: dict) -> torch.Tensor:
     """The tensor `meta` (a safetensors header entry) as a view of the file's bytes `data` (no copy)."""
     a, b = meta["data_offsets"]
-    return data[start + a:start + b].view(_TORCH_DTYPES[meta["dtype"]]).view(meta["shape"])
+    return data[start + a:start + b].view(TORCH_DTYPES[meta["dtype"]]).view(meta["shape"])
 
 
 def repo_code_and_card(model, card: str | None = None) -> tuple[list[BundledFile], str]:

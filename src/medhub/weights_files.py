@@ -141,6 +141,11 @@ MAX_SAFETENSORS_HEADER = 100_000_000
 MAX_TENSOR_ELEMENTS = 2**50  # far beyond any real tensor; keeps shape products inside the Rust loader's usize
 ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
             "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
+# The safetensors dtypes medhub's own loader (`modeling_utils._fast_load`) reads into torch tensors; files with
+# the others go through transformers' loader.
+TORCH_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+                "BOOL": torch.bool}
 
 
 def read_safetensors_header(file: Path, max_header: int = MAX_SAFETENSORS_HEADER) -> tuple[dict, int]:
