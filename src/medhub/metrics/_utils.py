@@ -28,5 +28,15 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> 
         raise InputError(f"shape mismatch between {name_a} {a.shape} and {name_b} {b.shape}: expected equal shapes")
 
 
+def dense_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels renumbered 0..n without gaps, int64 and of `labels`' shape, with 0 kept for the background; the
+    original ids of 1..n)."""
+    ids, inverse = np.unique(labels.ravel(), return_inverse=True)
+    inverse = inverse.reshape(labels.shape).astype(np.int64)
+    if ids.size == 0 or ids[0] != 0:  # no background pixel: shift so that index 0 stays "background"
+        return inverse + 1, ids
+    return inverse, ids[1:]
+
+
 def warn_undefined(message: str) -> None:
     warnings.warn(message, UndefinedMetricWarning, stacklevel=3)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ._utils import check_same_shape, to_numpy
+from ._utils import check_same_shape, dense_labels, to_numpy
 
 __all__ = ["DSB_THRESHOLDS", "InstanceScores", "dsb_score", "instance_iou", "instance_scores", "match_counts",
            "mean_instance_scores"]
@@ -42,20 +42,12 @@ def _label_image(x, name: str) -> np.ndarray:
     return array
 
 
-def _dense(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(labels renumbered 0..n with 0 kept for the background, the original ids of 1..n)."""
-    ids, inverse = np.unique(labels.ravel(), return_inverse=True)
-    if ids.size == 0 or ids[0] != 0:  # no background pixel: shift so that index 0 stays "background"
-        return inverse.astype(np.int64) + 1, ids
-    return inverse.astype(np.int64), ids[1:]
-
-
 def instance_iou(pred, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(IoU (n_true, n_pred), the true object ids, the predicted object ids) of two label images of one shape."""
     pred, target = _label_image(pred, "predicted instances"), _label_image(target, "true instances")
     check_same_shape(pred, target, "predicted instances", "true instances")
-    p, pred_ids = _dense(pred)
-    t, true_ids = _dense(target)
+    p, pred_ids = dense_labels(pred.ravel())
+    t, true_ids = dense_labels(target.ravel())
     n_p, n_t = len(pred_ids) + 1, len(true_ids) + 1
     joint = np.bincount(t * n_p + p, minlength=n_t * n_p).reshape(n_t, n_p)
     area_t, area_p = joint.sum(1), joint.sum(0)

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import InputError
-from ._utils import check_same_shape, to_numpy, warn_undefined
+from ._utils import check_same_shape, dense_labels, to_numpy, warn_undefined
 
 __all__ = [
     "RandScores",
@@ -81,8 +81,7 @@ def segmentation_rand_scores(segments, target, threshold: float = 0.5, alpha: fl
     segments, target = _image_pair(segments, target, "predicted segments")
     if not np.issubdtype(segments.dtype, np.integer) or (segments.size and segments.min() < 0):
         raise InputError(f"predicted segments: expected non-negative integer labels, got dtype {segments.dtype}")
-    labels, dense = np.unique(segments, return_inverse=True)  # labels 0..n without gaps; 0 stays 0
-    return _rand_scores(dense.reshape(segments.shape) + (0 if labels[0] == 0 else 1), target > threshold, alpha)
+    return _rand_scores(dense_labels(segments)[0], target > threshold, alpha)
 
 
 def _rand_scores(pred_segments: np.ndarray, t: np.ndarray, alpha: float) -> RandScores:
